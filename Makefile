@@ -1,0 +1,68 @@
+# isclua: a Lua 5.4 host with a native module for SailPoint ISC.
+VERSION := 0.1.0
+BUILD   ?= build
+CC      ?= cc
+LUA     ?= lua5.4
+
+PKGS    := lua5.4 libcurl libedit
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE \
+           -DISCLUA_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -Isrc/core -Isrc/host $(SANITIZE)
+LDFLAGS += $(SANITIZE)
+HOST_LIBS := -llua5.4 -lcurl -ledit -lpthread -lm
+# The shared module takes Lua's symbols from whichever interpreter loads it.
+MOD_LIBS  := -lcurl -lpthread -lm
+
+CORE_SRC := $(sort $(wildcard src/core/*.c))
+HOST_SRC := $(sort $(wildcard src/host/*.c))
+LUA_SRC  := $(sort $(shell find lua -name '*.lua'))
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+HOST_OBJ := $(HOST_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
+HEADERS  := $(wildcard src/*/*.h)
+
+.PHONY: all bootstrap demo test asan bench valgrind clean
+all: $(BUILD)/isclua $(BUILD)/isc/core.so
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | bootstrap
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC) | bootstrap
+	@mkdir -p $(@D)
+	$(LUA) scripts/embed.lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(BUILD)/isclua: $(CORE_OBJ) $(HOST_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HOST_LIBS)
+
+$(BUILD)/isc/core.so: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(MOD_LIBS)
+
+demo: all
+	$(BUILD)/isclua --sim examples/demo.lua
+
+test: all
+	@scripts/run-specs $(BUILD)
+
+# The same specs, on a build instrumented with ASan and UBSan.
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g' \
+	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' all
+	@ISCLUA_SANITIZED=1 scripts/run-specs build-asan
+
+valgrind: all
+	@scripts/valgrind-check $(BUILD)
+
+bench: all
+	@scripts/bench $(BUILD)
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,370 @@
+--- The ISC client: settings, the OAuth2 token, and the one request path every
+--- API call goes through (authentication, retries honouring Retry-After,
+--- tracing, structured errors), plus the generic paginator.
+local core = require "isc.core"
+local args = require "isc.args"
+local config = require "isc.config"
+local errors = require "isc.errors"
+
+local M = {}
+
+local Client = {}
+M.Client = Client
+
+-- Secrets live here, keyed by client, so that no dump of a client shows them.
+local secrets = setmetatable({}, { __mode = "k" })
+
+--- The API families a client serves lazily as fields (c.roles, c.propagation).
+M.services = { roles = "isc.roles", propagation = "isc.propagation" }
+
+local layouts = {
+  versioned = {
+    roles = function(c) return "/" .. c.roles_version .. "/roles" end,
+    ["role-propagation"] = function(c) return "/" .. c.propagation_version .. "/role-propagation" end,
+    ["role-propagation-config"] = function(c) return "/" .. c.propagation_version .. "/role-propagation-config" end,
+  },
+  ["per-api"] = {
+    roles = function() return "/roles/v1" end,
+    ["role-propagation"] = function() return "/role-propagation/v1" end,
+    ["role-propagation-config"] = function() return "/role-propagation-config/v1" end,
+  },
+}
+
+local client_options = {
+  base_url = "string", client_id = "string", client_secret = "string", secret_command = "string",
+  token = "string", profile = "string", timeout = "number", connect_timeout = "number",
+  retries = "integer", max_retry_wait = "number", verbose = "boolean", trace = "function",
+  layout = "string", propagation_version = "string", verify = "boolean",
+  sleep = "function", clock = "function",
+}
+
+Client.__index = function(self, k)
+  local method = Client[k]
+  if method ~= nil then return method end
+  local module = M.services[k]
+  if module then
+    local service = require(module).new(self)
+    rawset(self, k, service)
+    return service
+  end
+end
+
+Client.__tostring = function(self)
+  local s = secrets[self]
+  local auth
+  if s.fixed_token then
+    auth = "fixed bearer token"
+  elseif s.token and self.clock() < s.expires_at then
+    auth = string.format("token valid %ds", math.floor(s.expires_at - self.clock()))
+  else
+    auth = "not authenticated yet"
+  end
+  return string.format("isc.client(%s, client %s, %s)", self.base_url, self.client_id or "-", auth)
+end
+
+--- Creates a client. With no options, settings come from the places listed in
+--- isc.config (environment, ./config.json, profiles).
+---@param opts table|nil
+function M.new(opts)
+  opts = args.check("isc.client", opts, client_options)
+  local s = config.resolve(opts)
+  local layout = opts.layout or "versioned"
+  if not layouts[layout] then
+    args.fail("isc.client", "layout must be 'versioned' (/v2024/roles) or 'per-api' (/roles/v1), got '%s'", layout)
+  end
+  local pv = opts.propagation_version or "v2026"
+  if pv ~= "v2025" and pv ~= "v2026" then
+    args.fail("isc.client", "propagation_version must be 'v2025' or 'v2026', got '%s'", pv)
+  end
+  local self = setmetatable({
+    base_url = s.base_url,
+    client_id = s.client_id,
+    source = s.source,
+    layout = layout,
+    roles_version = "v2024",
+    propagation_version = pv,
+    retries = opts.retries or 4,
+    max_retry_wait = opts.max_retry_wait or 120,
+    verbose = opts.verbose,
+    trace = opts.trace,
+    sleep = opts.sleep or core.sleep,
+    clock = opts.clock or core.time,
+    conn = core.http_new { timeout = opts.timeout or 120, connect_timeout = opts.connect_timeout or 10,
+      verify = opts.verify },
+  }, Client)
+  if self.verbose == nil then self.verbose = config.process.verbose end
+  secrets[self] = {
+    client_secret = s.client_secret, secret_command = s.secret_command,
+    fixed_token = s.token, token = s.token, expires_at = math.huge,
+  }
+  return self
+end
+
+--- The path prefix of an API family under the client's layout, e.g.
+--- c:api_path("roles") == "/v2024/roles" (or "/roles/v1").
+function Client:api_path(api)
+  local f = layouts[self.layout][api]
+  if not f then args.fail("client:api_path", "unknown API '%s'", tostring(api)) end
+  return f(self)
+end
+
+local function escape(s)
+  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+M.escape = escape
+
+--- Encodes a query table; lists become comma-separated values, booleans
+--- true/false. Keys are sorted so URLs are reproducible.
+function M.encode_query(q)
+  local keys = {}
+  for k in pairs(q) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    if type(v) == "table" then
+      local items = {}
+      for i, x in ipairs(v) do items[i] = tostring(x) end
+      v = table.concat(items, ",")
+    end
+    parts[#parts + 1] = escape(k) .. "=" .. escape(v)
+  end
+  return table.concat(parts, "&")
+end
+
+local function form_encode(fields)
+  local parts = {}
+  for _, kv in ipairs(fields) do parts[#parts + 1] = escape(kv[1]) .. "=" .. escape(kv[2]) end
+  return table.concat(parts, "&")
+end
+
+-- What a trace line may show of a URL: secrets in the query are masked.
+local function masked(url)
+  return (url:gsub("([?&][^=&]*)=([^&]*)", function(k, v)
+    local lk = k:lower()
+    if lk:find("secret") or lk:find("token") or lk:find("password") then return k .. "=***" end
+    return k .. "=" .. v
+  end))
+end
+
+local function human_bytes(n)
+  if n < 1024 then return n .. " B" end
+  return string.format("%.1f KB", n / 1024)
+end
+
+function Client:_trace(line)
+  if self.trace then
+    self.trace(line)
+  elseif self.verbose then
+    io.stderr:write("isc: ", line, "\n")
+  end
+end
+
+local idempotent = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+local retry_statuses = { [429] = true, [502] = true, [503] = true, [504] = true }
+
+-- Backoff for retries without Retry-After: 0.5, 1, 2, 4, 8 s, with jitter.
+local function backoff(attempt)
+  local base = math.min(8, 0.5 * 2 ^ (attempt - 1))
+  return base * (0.8 + 0.4 * math.random())
+end
+
+-- Sends one request, retrying what is safe to retry: 429 and 502-504 (the
+-- server did nothing) after Retry-After or a backoff, and network failures
+-- for idempotent methods (any method when the connection was refused, since
+-- nothing was sent). Returns status, headers, body; raises network errors.
+function Client:_send(method, url, headers, body, label)
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    local status, hdrs, text, info = self.conn:perform { method = method, url = url, headers = headers, body = body }
+    local wait
+    if status then
+      self:_trace(string.format("%s %s -> %d (%.1f ms, %s out, %s in)", method, masked(url), status,
+        info.time * 1000, human_bytes(info.bytes_out), human_bytes(info.bytes_in)))
+      if not retry_statuses[status] or attempt > self.retries then
+        return status, hdrs, text
+      end
+      wait = errors.retry_after(hdrs["retry-after"]) or backoff(attempt)
+      if wait > self.max_retry_wait then return status, hdrs, text end
+    else
+      local err = hdrs
+      err.method, err.url = method, masked(url)
+      self:_trace(string.format("%s %s -> %s (%s)", method, masked(url), err.cause, err.message))
+      local safe = idempotent[method] or err.cause == "refused"
+      if not safe or attempt > self.retries or err.cause == "url" or err.cause == "tls" or err.cause == "dns" then
+        error(err, 0)
+      end
+      wait = backoff(attempt)
+    end
+    self:_trace(string.format("retrying %s in %.1f s (attempt %d of %d)", label, wait, attempt + 1, self.retries + 1))
+    self.sleep(wait)
+  end
+end
+
+-- Returns a bearer token, fetching one when there is none or it is about to
+-- expire (a minute early, or a tenth of its life for short-lived tokens).
+function Client:_token()
+  local s = secrets[self]
+  local now = self.clock()
+  if s.token and now < s.expires_at then return s.token end
+  if s.secret_command and not s.client_secret then
+    s.client_secret = config.run_secret_command(s.secret_command)
+  end
+  local body = form_encode { { "grant_type", "client_credentials" }, { "client_id", self.client_id },
+    { "client_secret", s.client_secret } }
+  local url = self.base_url .. "/oauth/token"
+  local status, hdrs, text = self:_send("POST", url,
+    { ["Content-Type"] = "application/x-www-form-urlencoded", Accept = "application/json" }, body, "token request")
+  if status ~= 200 then
+    local e = errors.from_response("POST", "/oauth/token", status, hdrs, text)
+    e.message = "authentication failed for client " .. tostring(self.client_id) .. ": " .. e.message
+    error(e, 0)
+  end
+  local t = core.json_decode(text)
+  if type(t) ~= "table" or type(t.access_token) ~= "string" then
+    errors.raise("bad_response", "the token response has no access_token",
+      { status = status, method = "POST", path = "/oauth/token", body_start = text:sub(1, 120) })
+  end
+  local ttl = tonumber(t.expires_in) or 600
+  s.token = t.access_token
+  s.expires_at = now + ttl - math.min(60, ttl / 10)
+  return s.token
+end
+
+--- Forgets the current token, so the next request fetches a new one.
+function Client:logout()
+  local s = secrets[self]
+  if not s.fixed_token then s.token, s.expires_at = nil, 0 end
+end
+
+local mutating = { POST = true, PUT = true, PATCH = true, DELETE = true }
+
+-- Under --dry-run a mutating call is logged and not sent; it returns a
+-- result marked dry_run = true (echoing the body) and status 0.
+function Client:_rehearse(method, path, body)
+  require("isc.log").info("dry run: not sent", { method = method, path = path, body = body })
+  local result = { dry_run = true, method = method, path = path, id = "dry-run" }
+  if type(body) == "table" and body[1] == nil then
+    for k, v in pairs(body) do
+      if result[k] == nil then result[k] = v end
+    end
+  end
+  return result, 0, { ["x-isclua-dry-run"] = "true" }
+end
+
+local request_options = {
+  query = "table", body = "table|string", headers = "table", content_type = "string",
+  experimental = "boolean", raw = "boolean",
+}
+
+--- Calls any ISC endpoint. `path` is relative to the base URL (or a full URL).
+--- Returns the decoded JSON body (nil when empty), the status and the headers.
+--- A table body is sent as JSON; HTTP errors raise isc errors of kind "api".
+---@param method string
+---@param path string
+---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=}
+function Client:request(method, path, opts)
+  args.need("client:request", 1, method, "string")
+  args.need("client:request", 2, path, "string")
+  opts = args.check("client:request", opts, request_options)
+  method = method:upper()
+  local url = path:match("^https?://") and path or self.base_url .. (path:sub(1, 1) == "/" and "" or "/") .. path
+  if opts.query and next(opts.query) then
+    url = url .. (url:find("?", 1, true) and "&" or "?") .. M.encode_query(opts.query)
+  end
+  local headers = { Accept = "application/json" }
+  local body = opts.body
+  if type(body) == "table" then body = core.json_encode(body) end
+  if body then headers["Content-Type"] = opts.content_type or "application/json" end
+  if opts.experimental then headers["X-SailPoint-Experimental"] = "true" end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  local shown = path:match("^https?://[^/]*(.*)$") or path
+  local label = method .. " " .. shown
+
+  if config.process.dry_run and mutating[method] then
+    return self:_rehearse(method, shown, opts.body)
+  end
+
+  local refreshed = false
+  while true do
+    headers.Authorization = "Bearer " .. self:_token()
+    local status, hdrs, text = self:_send(method, url, headers, body, label)
+    if status == 401 and not refreshed and not secrets[self].fixed_token then
+      refreshed = true
+      self:logout()
+    elseif status >= 400 then
+      error(errors.from_response(method, shown, status, hdrs, text), 0)
+    elseif opts.raw or text == "" then
+      return (text ~= "" and text or nil), status, hdrs
+    else
+      local value, err = core.json_decode(text)
+      if value == nil then
+        local start = text:sub(1, 80):gsub("%c", " ")
+        errors.raise("bad_response", string.format("%s; the body starts: %q", err, start),
+          { status = status, method = method, path = shown, body_start = start })
+      end
+      return value, status, hdrs
+    end
+  end
+end
+
+local paginate_options = {
+  filters = "string", sorters = "string|table", limit = "integer", offset = "integer", max = "integer",
+  query = "table", method = "string", body = "table", headers = "table", experimental = "boolean",
+  on_page = "function", max_limit = "integer",
+}
+
+--- A lazy iterator over any offset/limit list endpoint:
+---   for item in c:paginate("/v2024/roles", {filters = 'name sw "A"'}) do ... end
+--- Also p:collect(), p:count(), p:pages(), p:total(). Options: filters,
+--- sorters, limit (page size, default 250 or max_limit), offset, max (stop
+--- after that many items), query (other parameters), method and body (for
+--- POST listings), headers, experimental, on_page, max_limit.
+---@return userdata pager, nil, nil, userdata pager
+function Client:paginate(path, opts)
+  args.need("client:paginate", 1, path, "string")
+  opts = args.check("client:paginate", opts, paginate_options)
+  local max_limit = opts.max_limit or 250
+  local limit = opts.limit or max_limit
+  if limit < 1 or limit > max_limit then
+    args.fail("client:paginate", "limit must be between 1 and %d for %s, got %d", max_limit, path, limit)
+  end
+  if opts.offset and opts.offset < 0 then args.fail("client:paginate", "offset must be >= 0, got %d", opts.offset) end
+  if opts.max and opts.max < 0 then args.fail("client:paginate", "max must be >= 0, got %d", opts.max) end
+  local base_query = {}
+  for k, v in pairs(opts.query or {}) do base_query[k] = v end
+  base_query.filters = opts.filters
+  if type(opts.sorters) == "table" then
+    base_query.sorters = table.concat(opts.sorters, ",")
+  else
+    base_query.sorters = opts.sorters
+  end
+  local method = opts.method or "GET"
+  local shown = path:match("^https?://[^/]*(.*)$") or path
+  local function fetch(offset, page_limit, want_total)
+    local q = {}
+    for k, v in pairs(base_query) do q[k] = v end
+    q.offset, q.limit = offset, page_limit
+    if want_total then q.count = true end
+    local items, status, hdrs = self:request(method, path,
+      { query = q, body = opts.body, headers = opts.headers, experimental = opts.experimental })
+    if type(items) ~= "table" then
+      errors.raise("bad_response", "expected a JSON array (a page of items), got " .. type(items),
+        { status = status, method = method, path = shown })
+    end
+    return items, math.tointeger(tonumber(hdrs["x-total-count"] or ""))
+  end
+  local p = core.pager { fetch = fetch, limit = limit, offset = opts.offset, max = opts.max,
+    on_page = opts.on_page, label = method .. " " .. shown }
+  return p, nil, nil, p
+end
+
+--- Closes the client's connection; idempotent.
+function Client:close()
+  self.conn:close()
+end
+Client.__close = Client.close
+Client.__gc = Client.close
+
+return M

@@ -1,0 +1,123 @@
+--- Structured errors: every error isc raises is a table with a `kind` and a
+--- `message`, sharing one metatable whose __tostring reads as one line.
+local core = require "isc.core"
+
+local M = {}
+local mt = core.error_mt
+
+--- Kinds of error, and what they carry besides kind and message:
+--- api (status, method, path, detail_code, tracking_id, messages, retry_after, body),
+--- network (method, url, cause, curl_code), bad_response (status, method, path, body_start),
+--- config (looked_at), argument, timeout (last_status), interrupted (signal).
+M.kinds = { "api", "network", "bad_response", "config", "argument", "timeout", "interrupted" }
+
+local reasons = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Payload Too Large",
+  [415] = "Unsupported Media Type", [429] = "Too Many Requests", [500] = "Internal Server Error",
+  [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+local function api_line(e)
+  local s = string.format("HTTP %d %s on %s %s: %s", e.status, reasons[e.status] or "",
+    e.method or "?", e.path or "?", e.message or "")
+  local extra = {}
+  if e.detail_code then extra[#extra + 1] = "detailCode " .. e.detail_code end
+  if e.tracking_id then extra[#extra + 1] = "trackingId " .. e.tracking_id end
+  if e.retry_after then extra[#extra + 1] = "retry after " .. e.retry_after .. " s" end
+  if #extra > 0 then s = s .. " (" .. table.concat(extra, ", ") .. ")" end
+  return s
+end
+
+local formats = {
+  api = api_line,
+  network = function(e)
+    return string.format("network error (%s) on %s %s: %s", e.cause or "?", e.method or "?",
+      e.url or "?", e.message)
+  end,
+  bad_response = function(e)
+    return string.format("bad response to %s %s (HTTP %s): %s", e.method or "?", e.path or "?",
+      tostring(e.status), e.message)
+  end,
+}
+
+mt.__tostring = function(e)
+  local f = formats[e.kind]
+  return f and f(e) or tostring(e.message)
+end
+
+---@param kind string
+---@param message string
+---@param fields table|nil extra fields
+---@return table error
+function M.new(kind, message, fields)
+  local e = fields or {}
+  e.kind, e.message = kind, message
+  return setmetatable(e, mt)
+end
+
+--- Raises an isc error.
+function M.raise(kind, message, fields)
+  error(M.new(kind, message, fields), 0)
+end
+
+---@return boolean true when v is an isc error (of that kind, if given)
+function M.is(v, kind)
+  return getmetatable(v) == mt and (kind == nil or v.kind == kind)
+end
+
+local function trim(s)
+  return type(s) == "string" and s:match("^%s*(.-)%s*$") or nil
+end
+
+--- Builds the error for an HTTP error status, from whatever body shape ISC
+--- sent: ErrorResponseDto, {error}, {message} or {detailMessage}.
+function M.from_response(method, path, status, headers, text)
+  local body = text ~= "" and core.json_decode(text) or nil
+  local e = {
+    status = status, method = method, path = path,
+    retry_after = M.retry_after(headers["retry-after"]),
+    request_id = headers["slpt-request-id"],
+    body = body or (text ~= "" and text or nil),
+  }
+  if type(body) == "table" then
+    e.detail_code = trim(body.detailCode)
+    e.tracking_id = trim(body.trackingId)
+    e.messages = {}
+    for _, m in ipairs(type(body.messages) == "table" and body.messages or {}) do
+      if type(m) == "table" and m.text then e.messages[#e.messages + 1] = trim(m.text) end
+    end
+    e.message = e.messages[1] or trim(body.error_description) or trim(body.error)
+      or trim(body.message) or trim(body.detailMessage)
+  end
+  e.message = e.message or (text ~= "" and not body and trim(text:sub(1, 200))) or reasons[status]
+    or "no message"
+  return M.new("api", e.message, e)
+end
+
+local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
+  Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch of a UTC calendar time (days-from-civil).
+local function utc_epoch(y, m, d, h, mi, s)
+  if m <= 2 then y = y - 1 end
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + mi * 60 + s
+end
+
+--- Seconds to wait from a Retry-After value: delta-seconds, or an HTTP date
+--- taken as its distance from now. nil when absent or unreadable.
+function M.retry_after(value, now)
+  if not value then return nil end
+  local n = tonumber(value)
+  if n then return math.max(0, n) end
+  local d, mon, y, h, mi, s = value:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
+  if not (d and months[mon]) then return nil end
+  local t = utc_epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(s))
+  return math.max(0, t - (now or os.time()))
+end
+
+return M

@@ -1,0 +1,121 @@
+-- The isclua command line behaves like lua(1) where that makes sense, with
+-- documented exit codes.
+local H = require "helpers"
+
+local function script(text)
+  return H.write(os.tmpname() .. ".lua", text)
+end
+
+describe("isclua", function()
+  it("runs a script with its arguments in arg and ...", function()
+    local path = script("print(arg[0]:match('[^/]*$'), arg[1], arg[2], select('#', ...), ...)")
+    local code, out = H.isclua({ path, "one", "two words" })
+    assert.equal(0, code)
+    assert.equal(path:match("[^/]*$") .. "\tone\ttwo words\t2\tone\ttwo words\n", out)
+  end)
+
+  it("puts the interpreter and its options at negative indices of arg", function()
+    local code, out = H.isclua({ "-v", script("print(arg[-2], arg[-1])") })
+    assert.equal(0, code)
+    assert.equal("isclua\t-v\n", out)
+  end)
+
+  it("executes -e statements in order before the script", function()
+    local code, out = H.isclua({ "-e", "x = 2", "-e", "print(x * 21)" })
+    assert.equal(0, code)
+    assert.equal("42\n", out)
+  end)
+
+  it("reads the script from stdin with -", function()
+    local code, out = H.isclua({ "-", "a" }, { stdin = "print('from stdin', ...)" })
+    assert.equal(0, code)
+    assert.equal("from stdin\ta\n", out)
+  end)
+
+  it("reads the script from stdin when stdin is not a terminal and nothing else is given", function()
+    local code, out = H.isclua({}, { stdin = "print(1 + 1)" })
+    assert.equal(0, code)
+    assert.equal("2\n", out)
+  end)
+
+  it("enters the prompt after the script with -i", function()
+    local code, out = H.isclua({ "-i", script("greeting = 'hello'") }, { stdin = "greeting .. ' world'\n" })
+    assert.equal(0, code)
+    assert.matches("hello world", out)
+  end)
+
+  it("makes require 'isc' work with no set-up", function()
+    local code, out = H.isclua({ "-e", "local isc = require 'isc'; print(type(isc.client), isc.null ~= nil)" })
+    assert.equal(0, code)
+    assert.equal("function\ttrue\n", out)
+  end)
+
+  it("prints help and the version, exiting 0", function()
+    local code, out = H.isclua({ "--help" })
+    assert.equal(0, code)
+    assert.matches("usage: isclua", out)
+    assert.matches("exit codes:", out)
+    code, out = H.isclua({ "--version" })
+    assert.equal(0, code)
+    assert.matches("^isclua %d+%.%d+%.%d+ %(Lua 5%.4%)\n$", out)
+  end)
+
+  it("exits 2 on a usage error, saying what was wrong", function()
+    local code, _, err = H.isclua({ "--frobnicate" })
+    assert.equal(2, code)
+    assert.matches("unknown option '%-%-frobnicate'", err)
+    code, _, err = H.isclua({ "-e" })
+    assert.equal(2, code)
+    assert.matches("'%-e' needs an argument", err)
+  end)
+
+  it("exits 1 with a traceback naming file and line on a script error", function()
+    local path = script("local function f()\n  error('it broke')\nend\nf()\n")
+    local code, out, err = H.isclua({ path })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.matches(path:gsub("%p", "%%%0") .. ":2: it broke", err)
+    assert.matches("stack traceback:", err)
+    assert.matches(path:gsub("%p", "%%%0") .. ":4: in main chunk", err)
+    assert.is_nil(err:find("cli.lua", 1, true), "the host's own frames are not shown")
+  end)
+
+  it("exits 1 on a syntax error", function()
+    local code, _, err = H.isclua({ script("x = = 1") })
+    assert.equal(1, code)
+    assert.matches("unexpected symbol", err)
+  end)
+
+  it("exits 1 when the script does not exist", function()
+    local code, _, err = H.isclua({ "/nonexistent/job.lua" })
+    assert.equal(1, code)
+    assert.matches("cannot open /nonexistent/job.lua", err)
+  end)
+
+  it("exits 4 on a network error", function()
+    local code, _, err = H.isclua({ "-e",
+      "require('isc').client{base_url='http://127.0.0.1:1', client_id='a', client_secret='b', retries=0}:request('GET', '/v2024/roles')" })
+    assert.equal(4, code)
+    assert.matches("network error %(refused%)", err)
+  end)
+
+  it("exits 3 on an API error and prints it on one line", function()
+    local code, _, err = H.isclua({ "--sim", "-e",
+      "require('isc').client():request('GET', '/v2024/roles/00000000000000000000000000000000')" })
+    assert.equal(3, code)
+    assert.matches("isclua: HTTP 404 Not Found on GET /v2024/roles/0+: ", err)
+  end)
+
+  it("runs a script against an embedded simulated tenant with --sim", function()
+    local code, out = H.isclua({ "--sim=--roles 30 --seed 3", "-e",
+      "local c = require('isc').client(); print(c:paginate(c:api_path('roles'), {max_limit=50}):count(), c.source)" })
+    assert.equal(0, code)
+    assert.equal("30\tthe embedded simulator (--sim)\n", out)
+  end)
+
+  it("is a module that a stock lua5.4 can require", function()
+    local code, out = H.sh("lua5.4 -e \"local isc = require 'isc'; print(isc.version, require('isc.core').version)\"")
+    assert.equal(0, code)
+    assert.matches("^%d+%.%d+%.%d+\t%d+%.%d+%.%d+\n$", out)
+  end)
+end)

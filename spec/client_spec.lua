@@ -1,0 +1,226 @@
+-- The client core: settings, tokens, the request path, errors and paging,
+-- against a real simulated tenant on loopback.
+local isc = require "isc"
+local core = require "isc.core"
+local H = require "helpers"
+
+describe("a client of the simulated tenant", function()
+  local sim
+
+  setup(function()
+    sim = require("isc.sim").start { roles = 321, identities = 40, seed = 7 }
+  end)
+  teardown(function() sim:stop() end)
+  before_each(function() sim:reset() end)
+
+  it("fetches one token for many calls", function()
+    local c = H.sim_client(sim)
+    for _ = 1, 12 do c:request("GET", "/v2024/roles", { query = { limit = 1 } }) end
+    local stats = sim:stats()
+    assert.equal(1, stats.tokens_issued)
+    assert.equal(12, stats.by_route["GET /v2024/roles"])
+  end)
+
+  it("does not ask for a token until the first call", function()
+    H.sim_client(sim)
+    assert.equal(0, sim:stats().tokens_issued)
+  end)
+
+  it("renews the token before it expires", function()
+    sim:configure { token_ttl = 120 }
+    local c = H.sim_client(sim)
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    sim:advance(100) -- within the last tenth of the token's life
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    local stats = sim:stats()
+    assert.equal(2, stats.tokens_issued)
+    assert.is_nil(stats.by_status and stats.by_status["401"])
+  end)
+
+  it("re-authenticates once when the tenant says the token expired", function()
+    sim:configure { token_ttl = 120 }
+    local frozen = sim:now()
+    local c = H.sim_client(sim, { clock = function() return frozen end })
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    sim:advance(500) -- the client's clock does not see this, the tenant does
+    local roles = c:request("GET", "/v2024/roles", { query = { limit = 2 } })
+    assert.equal(2, #roles)
+    assert.equal(2, sim:stats().tokens_issued)
+  end)
+
+  it("raises a structured, readable error for a 404", function()
+    local c = H.sim_client(sim)
+    local ok, err = pcall(c.request, c, "GET", "/v2024/roles/0000000000000000000000000000dead")
+    assert.is_false(ok)
+    assert.is_true(isc.is_error(err, "api"))
+    assert.equal(404, err.status)
+    assert.equal("GET", err.method)
+    assert.equal("/v2024/roles/0000000000000000000000000000dead", err.path)
+    assert.equal("404 Not found", err.detail_code)
+    assert.matches("^%x+$", err.tracking_id)
+    assert.matches("^HTTP 404 Not Found on GET /v2024/roles/0+dead: .+ %(detailCode 404 Not found, trackingId %x+%)$", tostring(err))
+  end)
+
+  it("reports bad credentials as an authentication failure", function()
+    local c = isc.client { base_url = sim.url, client_id = sim.client_id, client_secret = "wrong" }
+    local ok, err = pcall(c.request, c, "GET", "/v2024/roles")
+    assert.is_false(ok)
+    assert.equal(401, err.status)
+    assert.matches("authentication failed for client " .. sim.client_id, err.message, 1, true)
+    assert.is_nil(tostring(err):find("wrong", 1, true), "the secret must not appear in the error")
+  end)
+
+  it("pages through a few hundred roles with no item lost or repeated", function()
+    local c = H.sim_client(sim)
+    local seen, n = {}, 0
+    for role in c:paginate("/v2024/roles", { max_limit = 50 }) do
+      assert.is_nil(seen[role.id], "repeated " .. role.id)
+      seen[role.id] = true
+      n = n + 1
+    end
+    assert.equal(321, n)
+    assert.equal(7, sim:stats().by_route["GET /v2024/roles"]) -- ceil(321/50), none past the end
+  end)
+
+  it("passes filters and sorters through, encoded", function()
+    local c = H.sim_client(sim)
+    local all = c:paginate("/v2024/roles", { max_limit = 50, sorters = "-name" }):collect()
+    local first = all[1].name
+    local found = c:paginate("/v2024/roles", { max_limit = 50, filters = string.format("name eq %q", first) }):collect()
+    assert.equal(1, #found)
+    assert.equal(first, found[1].name)
+    for i = 2, #all do assert.is_true(all[i - 1].name:lower() >= all[i].name:lower()) end
+  end)
+
+  it("counts a listing with X-Total-Count", function()
+    local c = H.sim_client(sim)
+    assert.equal(321, c:paginate("/v2024/roles", { max_limit = 50 }):count())
+  end)
+
+  it("checks paging options before sending anything", function()
+    local c = H.sim_client(sim)
+    assert.has_error(function() c:paginate("/v2024/roles", { max_limit = 50, limit = 51 }) end,
+      "client:paginate: limit must be between 1 and 50 for /v2024/roles, got 51")
+    assert.has_error(function() c:paginate("/v2024/roles", { filter = "x" }) end)
+    assert.equal(0, sim:stats().requests)
+  end)
+
+  it("waits the Retry-After of a 429 and then succeeds", function()
+    sim:configure { rate_limit = "3/10s" }
+    local c, slept = H.sim_client(sim)
+    for _ = 1, 5 do c:request("GET", "/v2024/roles", { query = { limit = 1 } }) end
+    assert.is_true(#slept >= 1)
+    assert.is_true(slept[1] >= 1 and slept[1] <= 10, "slept " .. tostring(slept[1]))
+    assert.is_true(sim:stats().by_status["429"] >= 1)
+  end)
+
+  it("gives up on a 429 whose Retry-After is longer than max_retry_wait", function()
+    sim:configure { rate_limit = "2/600s" }
+    local c = H.sim_client(sim, { max_retry_wait = 30 })
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    local ok, err = pcall(c.request, c, "GET", "/v2024/roles", { query = { limit = 1 } })
+    assert.is_false(ok)
+    assert.equal(429, err.status)
+    assert.is_true(err.retry_after > 30)
+  end)
+
+  it("traces requests without secrets", function()
+    local lines = {}
+    local c = H.sim_client(sim, { trace = function(l) lines[#lines + 1] = l end })
+    c:request("GET", "/v2024/roles", { query = { limit = 1, filters = 'name sw "A"' } })
+    local all = table.concat(lines, "\n")
+    assert.matches("POST " .. sim.url .. "/oauth/token -> 200", all, 1, true)
+    assert.matches("GET " .. sim.url .. "/v2024/roles?filters=name%20sw%20%22A%22&limit=1 -> 200", all, 1, true)
+    assert.is_nil(all:find(sim.client_secret, 1, true))
+    assert.is_nil(all:find("Bearer", 1, true))
+  end)
+
+  it("never shows the secret or the token in its description", function()
+    local c = H.sim_client(sim)
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    local s = tostring(c)
+    assert.matches("^isc%.client%(" .. sim.url:gsub("%p", "%%%0") .. ", client " .. sim.client_id, s)
+    assert.matches("token valid", s)
+    assert.is_nil(s:find(sim.client_secret, 1, true))
+    for k, v in pairs(c) do
+      assert.is_nil(tostring(v):find(sim.client_secret, 1, true), "field " .. k)
+    end
+  end)
+
+  it("sends a fixed bearer token when given one", function()
+    local c = H.sim_client(sim)
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } })
+    local token_client = isc.client { base_url = sim.url, token = "not-a-real-token" }
+    local ok, err = pcall(token_client.request, token_client, "GET", "/v2024/roles")
+    assert.is_false(ok)
+    assert.equal(401, err.status) -- a fixed token is never silently replaced
+  end)
+end)
+
+describe("a client facing odd answers", function()
+  local server, c
+
+  setup(function()
+    server = core.serve_thread { module = "fake_api", config = {} }
+    c = isc.client { base_url = server:url(), client_id = "x", client_secret = "y", retries = 1,
+      sleep = function() end }
+  end)
+  teardown(function() server:stop() end)
+
+  it("raises bad_response quoting the start of a body that is not JSON", function()
+    local ok, err = pcall(c.request, c, "GET", "/html")
+    assert.is_false(ok)
+    assert.is_true(isc.is_error(err, "bad_response"))
+    assert.equal(200, err.status)
+    assert.matches('the body starts: "<html><body>Gateway maintenance', tostring(err), 1, true)
+  end)
+
+  it("keeps a non-JSON error body readable", function()
+    local ok, err = pcall(c.request, c, "GET", "/html-error")
+    assert.is_false(ok)
+    assert.equal(502, err.status)
+    assert.equal("<html>Bad gateway</html>", err.message)
+  end)
+
+  it("reads the detailMessage error shape", function()
+    local ok, err = pcall(c.request, c, "GET", "/detail-message")
+    assert.is_false(ok)
+    assert.equal("Specified offset is invalid.", err.message)
+  end)
+
+  it("returns nil for an empty body", function()
+    local body, status = c:request("DELETE", "/no-content")
+    assert.is_nil(body)
+    assert.equal(204, status)
+  end)
+
+  it("sends the bearer token and encodes the query", function()
+    local body = c:request("GET", "/echo", { query = { filters = 'name eq "a&b"', sorters = { "name", "-created" } } })
+    assert.equal("Bearer fake-token", body.authorization)
+    assert.equal("filters=name%20eq%20%22a%26b%22&sorters=name%2C-created", body.query)
+  end)
+
+  it("raises a network error when the connection is reset", function()
+    local ok, err = pcall(c.request, c, "GET", "/reset")
+    assert.is_false(ok)
+    assert.is_true(isc.is_error(err, "network"))
+    assert.equal("reset", err.cause)
+  end)
+end)
+
+describe("a client whose tenant is unreachable", function()
+  it("raises a network error naming the cause, after retrying", function()
+    local lines = {}
+    local c = isc.client { base_url = "http://127.0.0.1:1", client_id = "x", client_secret = "y",
+      sleep = function() end, trace = function(l) lines[#lines + 1] = l end, retries = 2 }
+    local ok, err = pcall(c.request, c, "GET", "/v2024/roles")
+    assert.is_false(ok)
+    assert.is_true(isc.is_error(err, "network"))
+    assert.equal("refused", err.cause)
+    assert.matches("^network error %(refused%) on POST http://127%.0%.0%.1:1/oauth/token: ", tostring(err))
+    local retries = 0
+    for _, l in ipairs(lines) do if l:find("^retrying") then retries = retries + 1 end end
+    assert.equal(2, retries)
+  end)
+end)

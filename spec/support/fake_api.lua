@@ -1,0 +1,37 @@
+-- A deliberately odd API for the client's error specs: answers that a real
+-- gateway or a broken proxy may give. Served by core.serve_thread.
+local M = {}
+
+local routes = {
+  ["/oauth/token"] = function()
+    return { status = 200, headers = { ["Content-Type"] = "application/json" },
+      body = '{"access_token":"fake-token","token_type":"bearer","expires_in":749}' }
+  end,
+  ["/html"] = function()
+    return { status = 200, headers = { ["Content-Type"] = "text/html" },
+      body = "<html><body>Gateway maintenance</body></html>" }
+  end,
+  ["/html-error"] = function()
+    return { status = 502, headers = { ["Content-Type"] = "text/html" }, body = "<html>Bad gateway</html>" }
+  end,
+  ["/no-content"] = function() return { status = 204, headers = {} } end,
+  ["/detail-message"] = function()
+    return { status = 400, headers = { ["Content-Type"] = "application/json" },
+      body = '{"detailMessage":"Specified offset is invalid.","stackTrace":[],"suppressedExceptions":[]}' }
+  end,
+  ["/echo"] = function(req)
+    return { status = 200, headers = { ["Content-Type"] = "application/json" },
+      body = string.format('{"authorization":%q,"query":%q}', req.headers.authorization or "", req.query) }
+  end,
+  ["/reset"] = function() return { fault = "reset" } end,
+}
+
+function M.handler()
+  return function(req)
+    local route = routes[req.path]
+    if route then return route(req) end
+    return { status = 404, headers = { ["Content-Type"] = "application/json" }, body = '{"error":"no route"}' }
+  end
+end
+
+return M

@@ -1,0 +1,78 @@
+-- Helpers shared by the specs: running the isclua binary, temporary files,
+-- and clients wired to a simulator's clock.
+local H = {}
+
+H.root = os.getenv("ISCLUA_ROOT") or "."
+H.bin = os.getenv("ISCLUA_BIN") or "build/isclua"
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+H.slurp = slurp
+
+function H.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+function H.shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Runs a shell command line; returns exit code, stdout, stderr.
+---@param cmd string
+---@param opts table|nil {stdin=string, env={NAME=value|false}, cwd=dir}
+function H.sh(cmd, opts)
+  opts = opts or {}
+  local out, err, inp = os.tmpname(), os.tmpname(), os.tmpname()
+  H.write(inp, opts.stdin or "")
+  local prefix = ""
+  for k, v in pairs(opts.env or {}) do
+    prefix = prefix .. (v == false and ("unset " .. k .. "; ") or ("export " .. k .. "=" .. H.shell_quote(v) .. "; "))
+  end
+  if opts.cwd then prefix = prefix .. "cd " .. H.shell_quote(opts.cwd) .. " && " end
+  local line = string.format("%s%s <%s >%s 2>%s", prefix, cmd, inp, out, err)
+  local _, _, code = os.execute(line)
+  local o, e = slurp(out), slurp(err)
+  os.remove(out); os.remove(err); os.remove(inp)
+  return code, o, e
+end
+
+--- Runs build/isclua with the given arguments (a list, each quoted).
+function H.isclua(argv, opts)
+  local words = { H.shell_quote(H.bin) }
+  for _, a in ipairs(argv) do words[#words + 1] = H.shell_quote(a) end
+  return H.sh(table.concat(words, " "), opts)
+end
+
+--- A fresh temporary directory.
+function H.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(os.execute("mkdir -p " .. H.shell_quote(p)))
+  return p
+end
+
+--- A client of the simulator whose clock is the simulator's and whose sleeps
+--- move that clock instead of waiting, recording each one.
+function H.sim_client(sim, opts)
+  local isc = require "isc"
+  local o = { base_url = sim.url, client_id = sim.client_id, client_secret = sim.client_secret }
+  local slept = {}
+  o.sleep = function(s)
+    slept[#slept + 1] = s
+    sim:advance(s)
+  end
+  o.clock = function() return sim:now() end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local c = isc.client(o)
+  return c, slept
+end
+
+return H

@@ -1,0 +1,65 @@
+/* isc.core: the native half of the isc module, and its structured errors. */
+#include <stdarg.h>
+
+#include "core.h"
+
+void (*isc_state_init_hook)(lua_State *L) = NULL;
+
+static void push_verror(lua_State *L, const char *kind, const char *fmt, va_list ap)
+{
+	lua_createtable(L, 0, 4);
+	lua_pushstring(L, kind);
+	lua_setfield(L, -2, "kind");
+	lua_pushvfstring(L, fmt, ap);
+	lua_setfield(L, -2, "message");
+	luaL_setmetatable(L, ISC_ERROR_MT);
+}
+
+void isc_push_error(lua_State *L, const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	push_verror(L, kind, fmt, ap);
+	va_end(ap);
+}
+
+int isc_raise(lua_State *L, const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	push_verror(L, kind, fmt, ap);
+	va_end(ap);
+	return lua_error(L);
+}
+
+/* Fallback __tostring until lua/isc/errors.lua installs the full one. */
+static int error_tostring(lua_State *L)
+{
+	lua_getfield(L, 1, "kind");
+	lua_getfield(L, 1, "message");
+	lua_pushfstring(L, "isc %s error: %s", luaL_optstring(L, -2, "?"),
+	                luaL_optstring(L, -1, "?"));
+	return 1;
+}
+
+int luaopen_isc_core(lua_State *L)
+{
+	if (luaL_newmetatable(L, ISC_ERROR_MT)) {
+		lua_pushcfunction(L, error_tostring);
+		lua_setfield(L, -2, "__tostring");
+		lua_pushstring(L, "isc.error");
+		lua_setfield(L, -2, "__name");
+	}
+	lua_newtable(L);
+	lua_pushvalue(L, -2);
+	lua_setfield(L, -2, "error_mt");
+	lua_remove(L, -2);
+	lua_pushstring(L, ISCLUA_VERSION);
+	lua_setfield(L, -2, "version");
+	isc_open_sys(L);
+	isc_open_json(L);
+	isc_open_http(L);
+	isc_open_pager(L);
+	isc_open_server(L);
+	return 1;
+}

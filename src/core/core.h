@@ -1,0 +1,60 @@
+/* Shared declarations of the isc.core module: one C module, several parts. */
+#ifndef ISC_CORE_H
+#define ISC_CORE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#ifndef ISCLUA_VERSION
+#define ISCLUA_VERSION "0.0.0"
+#endif
+
+/* Registry name of the metatable every structured isc error carries. */
+#define ISC_ERROR_MT "isc.error"
+
+/* Each part adds its functions to the module table on top of the stack. */
+void isc_open_sys(lua_State *L);
+void isc_open_json(lua_State *L);
+void isc_open_http(lua_State *L);
+void isc_open_pager(lua_State *L);
+void isc_open_server(lua_State *L);
+
+int luaopen_isc_core(lua_State *L);
+
+/* Structured errors (core.c). isc_push_error leaves a table
+ * {kind=, message=} with the isc.error metatable on the stack;
+ * isc_raise does the same and raises it. */
+void isc_push_error(lua_State *L, const char *kind, const char *fmt, ...);
+int isc_raise(lua_State *L, const char *kind, const char *fmt, ...);
+
+/* Interrupts (sys.c). Signal handlers only record the signal; blocking calls
+ * (sleep, transfers, the simulator loop) check it and unwind with a
+ * structured "interrupted" error. */
+extern volatile sig_atomic_t isc_pending_signal;
+/* Installs the SIGINT/SIGTERM recorders without SA_RESTART so that a blocking
+ * syscall returns EINTR at once. The host calls it once; the shared module
+ * calls it around each blocking call (isc_signals_enter / _leave). extra,
+ * if not NULL, runs after the signal is recorded (the host sets a Lua hook). */
+void isc_signals_install(void (*extra)(int));
+typedef struct { struct sigaction intr, term; int active; } isc_sigsave;
+void isc_signals_enter(isc_sigsave *save);
+void isc_signals_leave(isc_sigsave *save);
+/* Raises {kind="interrupted", signal=N} and clears the pending signal. */
+int isc_raise_interrupted(lua_State *L);
+/* Monotonic seconds, for timeouts and intervals. */
+double isc_monotonic(void);
+
+/* JSON (json.c). Decode pushes the value and returns 1, or pushes an error
+ * message string and returns 0. Encode appends the value at idx to b and
+ * raises a Lua error for a value JSON cannot hold. */
+int isc_json_decode(lua_State *L, const char *s, size_t len);
+void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b);
+
+/* Set by the host so that a fresh lua_State (a simulator thread) can load the
+ * embedded Lua sources; NULL in the shared module, where package.path does. */
+extern void (*isc_state_init_hook)(lua_State *L);
+
+#endif

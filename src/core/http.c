@@ -1,0 +1,350 @@
+/* The HTTP core: one libcurl easy handle per connection object, reused across
+ * requests so the connection stays alive. Transfers never run Lua code: the
+ * callbacks only fill C buffers, so no Lua error can unwind through curl. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "core.h"
+
+#define HTTP_MT "isc.http"
+
+typedef struct {
+	char *data;
+	size_t len, cap;
+} membuf;
+
+typedef struct {
+	CURL *curl;
+	long connect_timeout_ms;
+	long timeout_ms;
+	int verify;
+	char user_agent[64];
+	char errbuf[CURL_ERROR_SIZE];
+	membuf body;
+	membuf head; /* raw header lines of the final response */
+} http_conn;
+
+/* Appends to a growing buffer; returns 0 when memory runs out. */
+static int membuf_add(membuf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d)
+			return 0;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 1;
+}
+
+/* Keeps a large buffer from one big response from pinning memory for good. */
+static void membuf_reset(membuf *b)
+{
+	if (b->cap > (1u << 20)) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+	b->len = 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+	http_conn *c = ud;
+	return membuf_add(&c->body, p, size * n) ? size * n : 0;
+}
+
+/* Keeps only the last response's headers (a 100 Continue or a redirect
+ * starts a new status line). */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	http_conn *c = ud;
+	if (size * n > 5 && memcmp(p, "HTTP/", 5) == 0)
+		c->head.len = 0;
+	return membuf_add(&c->head, p, size * n) ? size * n : 0;
+}
+
+/* Aborts a transfer as soon as Ctrl-C or SIGTERM arrives. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	(void)ud, (void)dt, (void)dn, (void)ut, (void)un;
+	return isc_pending_signal != 0;
+}
+
+static http_conn *check_conn(lua_State *L)
+{
+	http_conn *c = luaL_checkudata(L, 1, HTTP_MT);
+	if (!c->curl)
+		luaL_error(L, "isc.http: connection is closed");
+	return c;
+}
+
+static long opt_ms(lua_State *L, int t, const char *key, long def)
+{
+	lua_getfield(L, t, key);
+	long ms = def;
+	if (!lua_isnil(L, -1)) {
+		double s = luaL_checknumber(L, -1);
+		luaL_argcheck(L, s > 0, t, lua_pushfstring(L, "%s must be > 0 seconds", key));
+		ms = (long)(s * 1000.0);
+	}
+	lua_pop(L, 1);
+	return ms;
+}
+
+/* core.http_new{connect_timeout=10, timeout=120, verify=true} -> conn */
+static int http_new(lua_State *L)
+{
+	if (lua_isnoneornil(L, 1))
+		lua_newtable(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	long connect_ms = opt_ms(L, 1, "connect_timeout", 10000);
+	long total_ms = opt_ms(L, 1, "timeout", 120000);
+	lua_getfield(L, 1, "verify");
+	int verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
+	lua_pop(L, 1);
+
+	http_conn *c = lua_newuserdatauv(L, sizeof *c, 0);
+	memset(c, 0, sizeof *c);
+	luaL_setmetatable(L, HTTP_MT);
+	c->curl = curl_easy_init();
+	if (!c->curl)
+		return luaL_error(L, "isc.http: cannot create a libcurl handle");
+	c->connect_timeout_ms = connect_ms;
+	c->timeout_ms = total_ms;
+	c->verify = verify;
+	snprintf(c->user_agent, sizeof c->user_agent, "isclua/%s", ISCLUA_VERSION);
+	return 1;
+}
+
+/* Classifies a libcurl failure into the cause scripts can act on. */
+static const char *failure_cause(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT: return "refused";
+	case CURLE_OPERATION_TIMEDOUT: return "timeout";
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE: return "tls";
+	case CURLE_PARTIAL_FILE: return "truncated";
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR: return "reset";
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL: return "url";
+	default: return "other";
+	}
+}
+
+/* Pushes the final response's headers as a table with lowercased names;
+ * repeated headers are joined with ", ". */
+static void push_headers(lua_State *L, http_conn *c)
+{
+	lua_newtable(L);
+	char *line = c->head.data, *end = c->head.data + c->head.len;
+	while (line && line < end) {
+		char *eol = memchr(line, '\n', (size_t)(end - line));
+		char *next = eol ? eol + 1 : end;
+		char *colon = memchr(line, ':', (size_t)((eol ? eol : end) - line));
+		if (colon && memcmp(line, "HTTP/", 5) != 0) {
+			char *v = colon + 1, *ve = eol ? eol : end;
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && isspace((unsigned char)ve[-1]))
+				ve--;
+			for (char *k = line; k < colon; k++)
+				*k = (char)tolower((unsigned char)*k);
+			lua_pushlstring(L, line, (size_t)(colon - line));
+			lua_pushvalue(L, -1);
+			if (lua_rawget(L, -3) == LUA_TSTRING) {
+				lua_pushliteral(L, ", ");
+				lua_pushlstring(L, v, (size_t)(ve - v));
+				lua_concat(L, 3);
+			} else {
+				lua_pop(L, 1);
+				lua_pushlstring(L, v, (size_t)(ve - v));
+			}
+			lua_rawset(L, -3);
+		}
+		line = next;
+	}
+}
+
+/* Builds the request header list from req.headers ({name=value}). */
+static struct curl_slist *request_headers(lua_State *L, int req)
+{
+	struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+	lua_getfield(L, req, "headers");
+	if (lua_istable(L, -1)) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+				lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+				struct curl_slist *l = curl_slist_append(list, lua_tostring(L, -1));
+				if (l)
+					list = l;
+				lua_pop(L, 1);
+			}
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	return list;
+}
+
+/* conn:perform{method=, url=, headers=, body=, timeout=}
+ *   -> status, headers, body, info | nil, network error */
+static int http_perform(lua_State *L)
+{
+	http_conn *c = check_conn(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_getfield(L, 2, "url");
+	const char *url = luaL_checkstring(L, -1);
+	lua_getfield(L, 2, "method");
+	const char *method = luaL_optstring(L, -1, "GET");
+	lua_getfield(L, 2, "body");
+	size_t body_len = 0;
+	const char *body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &body_len);
+	long timeout_ms = opt_ms(L, 2, "timeout", c->timeout_ms);
+	if (isc_pending_signal)
+		return isc_raise_interrupted(L);
+
+	CURL *h = c->curl;
+	curl_easy_reset(h); /* keeps the live connection */
+	membuf_reset(&c->body);
+	membuf_reset(&c->head);
+	struct curl_slist *headers = request_headers(L, 2);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, (long)c->verify);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	else if (strcmp(method, "GET") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (body || strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+	}
+	c->errbuf[0] = '\0';
+
+	isc_sigsave save;
+	isc_signals_enter(&save);
+	CURLcode rc = curl_easy_perform(h);
+	isc_signals_leave(&save);
+	curl_slist_free_all(headers);
+
+	if (rc == CURLE_ABORTED_BY_CALLBACK && isc_pending_signal)
+		return isc_raise_interrupted(L);
+	if (rc != CURLE_OK) {
+		lua_pushnil(L);
+		isc_push_error(L, "network", "%s: %s", curl_easy_strerror(rc),
+		               c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		lua_pushstring(L, failure_cause(rc));
+		lua_setfield(L, -2, "cause");
+		lua_pushinteger(L, rc);
+		lua_setfield(L, -2, "curl_code");
+		return 2;
+	}
+
+	long status = 0;
+	double total = 0;
+	curl_off_t up = 0, down = 0;
+	long connects = 0;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &total);
+	curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(h, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
+
+	lua_pushinteger(L, status);
+	push_headers(L, c);
+	lua_pushlstring(L, c->body.data ? c->body.data : "", c->body.len);
+	lua_createtable(L, 0, 4);
+	lua_pushnumber(L, total);
+	lua_setfield(L, -2, "time");
+	lua_pushinteger(L, (lua_Integer)up);
+	lua_setfield(L, -2, "bytes_out");
+	lua_pushinteger(L, (lua_Integer)down);
+	lua_setfield(L, -2, "bytes_in");
+	lua_pushinteger(L, connects);
+	lua_setfield(L, -2, "new_connections");
+	return 4;
+}
+
+/* conn:close(): frees the handle; later calls on conn raise. Idempotent. */
+static int http_close(lua_State *L)
+{
+	http_conn *c = luaL_checkudata(L, 1, HTTP_MT);
+	if (c->curl) {
+		curl_easy_cleanup(c->curl);
+		c->curl = NULL;
+	}
+	free(c->body.data);
+	free(c->head.data);
+	memset(&c->body, 0, sizeof c->body);
+	memset(&c->head, 0, sizeof c->head);
+	return 0;
+}
+
+static int http_tostring(lua_State *L)
+{
+	http_conn *c = luaL_checkudata(L, 1, HTTP_MT);
+	lua_pushfstring(L, "isc.http (%s)", c->curl ? "open" : "closed");
+	return 1;
+}
+
+void isc_open_http(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{"perform", http_perform},
+		{"close", http_close},
+		{NULL, NULL},
+	};
+	static const luaL_Reg meta[] = {
+		{"__gc", http_close},
+		{"__close", http_close},
+		{"__tostring", http_tostring},
+		{NULL, NULL},
+	};
+	static int initialized = 0;
+	if (!initialized) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		initialized = 1;
+	}
+	if (luaL_newmetatable(L, HTTP_MT)) {
+		luaL_setfuncs(L, meta, 0);
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	lua_pushcfunction(L, http_new);
+	lua_setfield(L, -2, "http_new");
+}

@@ -1,0 +1,386 @@
+/* The pagination iterator shared by every offset/limit list endpoint. It holds
+ * one page at a time, so walking any number of items takes constant memory.
+ * Fetching a page is the caller's Lua function (it knows the endpoint); the
+ * pager decides when to fetch, what offset and limit to ask for, and when
+ * the listing has ended. */
+#include <string.h>
+
+#include "core.h"
+
+#define PAGER_MT "isc.pager"
+
+typedef struct {
+	lua_Integer start;     /* offset of the first item of the listing */
+	lua_Integer limit;     /* page size asked of the server */
+	lua_Integer max;       /* stop after this many items; -1 for all */
+	lua_Integer offset;    /* server offset of the next page to fetch */
+	lua_Integer yielded;   /* items handed out so far */
+	lua_Integer total;     /* X-Total-Count, -1 while unknown */
+	lua_Integer page_at;   /* server offset of the page held */
+	lua_Integer page_len;  /* items in the page held */
+	lua_Integer page_pos;  /* next item of that page to hand out */
+	lua_Integer pages;     /* pages fetched */
+	int done;
+	int closed;
+} pager;
+
+/* User values: 1 fetch function, 2 current page, 3 on_page callback, 4 label */
+enum { UV_FETCH = 1, UV_PAGE, UV_ON_PAGE, UV_LABEL, UV_COUNT = UV_LABEL };
+
+static pager *check_pager(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	if (p->closed)
+		luaL_error(L, "isc.pager: the listing is closed");
+	return p;
+}
+
+static lua_Integer opt_count(lua_State *L, int t, const char *key, lua_Integer def, lua_Integer min)
+{
+	lua_getfield(L, t, key);
+	lua_Integer v = def;
+	if (!lua_isnil(L, -1)) {
+		int ok;
+		v = lua_tointegerx(L, -1, &ok);
+		if (!ok || v < min)
+			luaL_error(L, "isc.pager: %s must be an integer >= %d", key, (int)min);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+/* core.pager{fetch=fn(offset, limit, want_total) -> items, total|nil,
+ *            limit=, offset=0, max=nil, on_page=fn(info), label=} -> pager */
+static int pager_new(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "fetch");
+	luaL_argexpected(L, lua_isfunction(L, -1), 1, "a fetch function in field 'fetch'");
+	lua_Integer limit = opt_count(L, 1, "limit", 250, 1);
+	lua_Integer offset = opt_count(L, 1, "offset", 0, 0);
+	lua_Integer max = opt_count(L, 1, "max", -1, 0);
+	lua_getfield(L, 1, "on_page");
+	lua_getfield(L, 1, "label");
+
+	pager *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
+	memset(p, 0, sizeof *p);
+	p->start = p->offset = offset;
+	p->limit = limit;
+	p->max = max;
+	p->total = -1;
+	p->done = max == 0;
+	luaL_setmetatable(L, PAGER_MT);
+	lua_rotate(L, -4, 1); /* pager under fetch, on_page, label */
+	lua_setiuservalue(L, -4, UV_LABEL);
+	lua_setiuservalue(L, -3, UV_ON_PAGE);
+	lua_setiuservalue(L, -2, UV_FETCH);
+	return 1;
+}
+
+/* Drops the page held, marking the listing finished. */
+static void finish(lua_State *L, int idx, pager *p)
+{
+	p->done = 1;
+	p->page_len = p->page_pos = 0;
+	lua_pushnil(L);
+	lua_setiuservalue(L, idx, UV_PAGE);
+}
+
+/* Is the listing over before fetching the page at p->offset? */
+static int ended(pager *p)
+{
+	if (p->max >= 0 && p->yielded >= p->max)
+		return 1;
+	return p->total >= 0 && p->offset >= p->total;
+}
+
+/* Whether a fetch error means "past the end": ISC answers 400 "offset is
+ * invalid" to an offset equal to the total after a full last page. */
+static int is_past_end_error(lua_State *L, pager *p)
+{
+	if (p->pages == 0 || !lua_istable(L, -1))
+		return 0;
+	lua_getfield(L, -1, "status");
+	int past = lua_tointeger(L, -1) == 400;
+	lua_pop(L, 1);
+	return past;
+}
+
+/* Fetches the page at p->offset into the pager (at stack index idx).
+ * Returns 1 if a non-empty page is held afterwards, 0 at the end. */
+static int fetch_page(lua_State *L, int idx, pager *p)
+{
+	lua_Integer want = p->limit;
+	if (p->max >= 0 && p->max - p->yielded < want)
+		want = p->max - p->yielded;
+	lua_getiuservalue(L, idx, UV_FETCH);
+	lua_pushinteger(L, p->offset);
+	lua_pushinteger(L, want);
+	lua_pushboolean(L, p->pages == 0);
+	if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
+		if (is_past_end_error(L, p)) {
+			lua_pop(L, 1);
+			finish(L, idx, p);
+			return 0;
+		}
+		return lua_error(L);
+	}
+	if (!lua_istable(L, -2))
+		return luaL_error(L, "isc.pager: fetch must return a list of items, got %s",
+		                  luaL_typename(L, -2));
+	if (lua_isinteger(L, -1))
+		p->total = lua_tointeger(L, -1);
+	lua_pop(L, 1);
+	lua_Integer n = (lua_Integer)luaL_len(L, -1);
+	p->pages++;
+	p->page_at = p->offset;
+	p->offset += n;
+	if (n == 0) {
+		lua_pop(L, 1);
+		finish(L, idx, p);
+		return 0;
+	}
+	p->page_len = n;
+	p->page_pos = 0;
+	lua_setiuservalue(L, idx, UV_PAGE);
+	/* A short page is the last one: the server had no more. */
+	if (n < want)
+		p->total = p->offset;
+	if (lua_getiuservalue(L, idx, UV_ON_PAGE) == LUA_TFUNCTION) {
+		lua_createtable(L, 0, 4);
+		lua_pushinteger(L, p->page_at);
+		lua_setfield(L, -2, "offset");
+		lua_pushinteger(L, n);
+		lua_setfield(L, -2, "count");
+		lua_pushinteger(L, p->yielded + n);
+		lua_setfield(L, -2, "read");
+		if (p->total >= 0) {
+			lua_pushinteger(L, p->total - p->start);
+			lua_setfield(L, -2, "total");
+		}
+		lua_call(L, 1, 0);
+	} else {
+		lua_pop(L, 1);
+	}
+	return 1;
+}
+
+/* Makes sure an unread item is held; returns 0 at the end of the listing. */
+static int ensure_item(lua_State *L, int idx, pager *p)
+{
+	if (p->done)
+		return 0;
+	if (p->max >= 0 && p->yielded >= p->max) {
+		finish(L, idx, p);
+		return 0;
+	}
+	if (p->page_pos < p->page_len)
+		return 1;
+	if (ended(p)) {
+		finish(L, idx, p);
+		return 0;
+	}
+	return fetch_page(L, idx, p);
+}
+
+/* pager:next() -> item | nil; also the generic-for iterator (__call) */
+static int pager_next(lua_State *L)
+{
+	pager *p = check_pager(L);
+	if (!ensure_item(L, 1, p)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_getiuservalue(L, 1, UV_PAGE);
+	lua_geti(L, -1, ++p->page_pos);
+	p->yielded++;
+	return 1;
+}
+
+/* pager:next_page() -> {items=, offset=, total=} | nil: the unread part of
+ * the page held, or the next page */
+static int pager_next_page(lua_State *L)
+{
+	pager *p = check_pager(L);
+	if (!ensure_item(L, 1, p)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_Integer take = p->page_len - p->page_pos;
+	if (p->max >= 0 && p->max - p->yielded < take)
+		take = p->max - p->yielded;
+	lua_getiuservalue(L, 1, UV_PAGE);
+	lua_createtable(L, 0, 3);
+	lua_createtable(L, (int)take, 0);
+	for (lua_Integer i = 1; i <= take; i++) {
+		lua_geti(L, -3, p->page_pos + i);
+		lua_seti(L, -2, i);
+	}
+	luaL_setmetatable(L, "isc.json.array");
+	lua_setfield(L, -2, "items");
+	lua_pushinteger(L, p->page_at + p->page_pos);
+	lua_setfield(L, -2, "offset");
+	if (p->total >= 0) {
+		lua_pushinteger(L, p->total);
+		lua_setfield(L, -2, "total");
+	}
+	p->page_pos += take;
+	p->yielded += take;
+	return 1;
+}
+
+/* pager:pages() -> iterator over pages (for page in p:pages() do ... end) */
+static int pager_pages(lua_State *L)
+{
+	check_pager(L);
+	lua_pushcfunction(L, pager_next_page);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	lua_pushvalue(L, 1);
+	return 4;
+}
+
+/* pager:collect() -> list of every item not yet read */
+static int pager_collect(lua_State *L)
+{
+	pager *p = check_pager(L);
+	lua_newtable(L);
+	luaL_setmetatable(L, "isc.json.array");
+	lua_Integer n = 0;
+	while (ensure_item(L, 1, p)) {
+		lua_getiuservalue(L, 1, UV_PAGE);
+		while (p->page_pos < p->page_len && (p->max < 0 || p->yielded < p->max)) {
+			lua_geti(L, -1, ++p->page_pos);
+			lua_seti(L, -3, ++n);
+			p->yielded++;
+		}
+		lua_pop(L, 1);
+	}
+	return 1;
+}
+
+/* pager:count() -> how many items the whole listing holds (from its start,
+ * within max). Asks the server for X-Total-Count with a one-item page, or
+ * walks the listing in a separate pass when the endpoint gives no total.
+ * The iterator's own position does not move. */
+static int pager_count(lua_State *L)
+{
+	pager *p = check_pager(L);
+	lua_Integer total = p->total;
+	if (total < 0) {
+		lua_getiuservalue(L, 1, UV_FETCH);
+		lua_pushinteger(L, p->start);
+		lua_pushinteger(L, 1);
+		lua_pushboolean(L, 1);
+		lua_call(L, 3, 2);
+		if (lua_isinteger(L, -1)) {
+			total = lua_tointeger(L, -1);
+		} else if (luaL_len(L, -2) == 0) {
+			total = p->start;
+		}
+		lua_pop(L, 2);
+	}
+	if (total < 0) {
+		lua_Integer at = p->start, n = 0;
+		for (;;) {
+			lua_getiuservalue(L, 1, UV_FETCH);
+			lua_pushinteger(L, at);
+			lua_pushinteger(L, p->limit);
+			lua_pushboolean(L, 0);
+			lua_call(L, 3, 1);
+			n = (lua_Integer)luaL_len(L, -1);
+			lua_pop(L, 1);
+			at += n;
+			if (n < p->limit || (p->max >= 0 && at - p->start >= p->max))
+				break;
+		}
+		total = at;
+	}
+	lua_Integer count = total - p->start;
+	if (count < 0)
+		count = 0;
+	if (p->max >= 0 && count > p->max)
+		count = p->max;
+	lua_pushinteger(L, count);
+	return 1;
+}
+
+/* pager:total() -> X-Total-Count of the listing (from its start) | nil */
+static int pager_total(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	if (p->total < 0)
+		lua_pushnil(L);
+	else
+		lua_pushinteger(L, p->total - p->start);
+	return 1;
+}
+
+/* pager:read() -> items handed out so far */
+static int pager_read(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	lua_pushinteger(L, p->yielded);
+	return 1;
+}
+
+/* pager:close(): releases the page held; idempotent. Also __close and __gc. */
+static int pager_close(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	if (!p->closed) {
+		finish(L, 1, p);
+		p->closed = 1;
+	}
+	return 0;
+}
+
+static int pager_call(lua_State *L)
+{
+	lua_settop(L, 1);
+	return pager_next(L);
+}
+
+static int pager_tostring(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	lua_getiuservalue(L, 1, UV_LABEL);
+	const char *label = lua_isstring(L, -1) ? lua_tostring(L, -1) : "listing";
+	const char *state = p->closed ? "closed" : p->done ? "finished" : p->pages ? "reading" : "not started";
+	if (p->total >= 0)
+		lua_pushfstring(L, "isc.pager(%s: %s, %I of %I read)", label, state,
+		                p->yielded, p->total - p->start);
+	else
+		lua_pushfstring(L, "isc.pager(%s: %s, %I read)", label, state, p->yielded);
+	return 1;
+}
+
+void isc_open_pager(lua_State *L)
+{
+	static const luaL_Reg methods[] = {
+		{"next", pager_next},
+		{"next_page", pager_next_page},
+		{"pages", pager_pages},
+		{"collect", pager_collect},
+		{"count", pager_count},
+		{"total", pager_total},
+		{"read", pager_read},
+		{"close", pager_close},
+		{NULL, NULL},
+	};
+	static const luaL_Reg meta[] = {
+		{"__call", pager_call},
+		{"__close", pager_close},
+		{"__gc", pager_close},
+		{"__tostring", pager_tostring},
+		{NULL, NULL},
+	};
+	if (luaL_newmetatable(L, PAGER_MT)) {
+		luaL_setfuncs(L, meta, 0);
+		luaL_newlib(L, methods);
+		lua_setfield(L, -2, "__index");
+	}
+	lua_pop(L, 1);
+	lua_pushcfunction(L, pager_new);
+	lua_setfield(L, -2, "pager");
+}

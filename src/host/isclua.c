@@ -1,0 +1,138 @@
+/* isclua: a Lua 5.4 interpreter with the isc module built in. main() only
+ * creates the state and runs everything else protected; the command line
+ * itself is handled in Lua (lua/isc/cli.lua). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "core.h"
+#include "embedded.h"
+
+static lua_State *global_L = NULL;
+
+/* Raises "interrupted" at the next Lua instruction after Ctrl-C/SIGTERM,
+ * unless a blocking call has already turned the signal into an error. */
+static void stop_hook(lua_State *L, lua_Debug *ar)
+{
+	(void)ar;
+	lua_sethook(L, NULL, 0, 0);
+	if (isc_pending_signal)
+		isc_raise_interrupted(L);
+}
+
+/* Runs in the signal handler, after the signal is recorded. */
+static void arm_stop_hook(int sig)
+{
+	(void)sig;
+	if (global_L)
+		lua_sethook(global_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+/* package.searchers entry: finds a module among the embedded sources. */
+static int embedded_searcher(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	for (const struct isc_embedded *e = isc_embedded; e->name; e++) {
+		if (strcmp(e->name, name) == 0) {
+			if (luaL_loadbuffer(L, e->src, e->len, e->chunk) != LUA_OK)
+				return lua_error(L);
+			lua_pushstring(L, e->chunk + 1);
+			return 2;
+		}
+	}
+	lua_pushfstring(L, "no module '%s' embedded in isclua", name);
+	return 1;
+}
+
+/* Makes require find isc.core and the embedded Lua sources. ISCLUA_LUA_DIR
+ * (development) puts a working tree's lua/ first, so no rebuild is needed. */
+static void install_modules(lua_State *L)
+{
+	lua_getglobal(L, "package");
+	lua_getfield(L, -1, "preload");
+	lua_pushcfunction(L, luaopen_isc_core);
+	lua_setfield(L, -2, "isc.core");
+	lua_pop(L, 1);
+
+	const char *dev = getenv("ISCLUA_LUA_DIR");
+	if (dev && *dev) {
+		lua_getfield(L, -1, "path");
+		lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dev, dev, lua_tostring(L, -1));
+		lua_setfield(L, -3, "path");
+		lua_pop(L, 1);
+	}
+	/* After preload (and the dev path), before the user's package.path, so
+	 * no stray isc.lua on LUA_PATH shadows the built-in module. */
+	lua_getfield(L, -1, "searchers");
+	int pos = dev && *dev ? 3 : 2;
+	for (lua_Integer i = (lua_Integer)luaL_len(L, -1); i >= pos; i--) {
+		lua_geti(L, -1, i);
+		lua_seti(L, -2, i + 1);
+	}
+	lua_pushcfunction(L, embedded_searcher);
+	lua_seti(L, -2, pos);
+	lua_pop(L, 2);
+}
+
+/* Runs the whole program inside lua_pcall; returns the exit code. */
+static int pmain(lua_State *L)
+{
+	int argc = (int)lua_tointeger(L, 1);
+	char **argv = lua_touserdata(L, 2);
+	luaL_checkversion(L);
+	luaL_openlibs(L);
+	install_modules(L);
+	isc_state_init_hook = install_modules;
+	isc_signals_install(arm_stop_hook);
+
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "isc.cli");
+	lua_call(L, 1, 1);
+	lua_getfield(L, -1, "main");
+	lua_createtable(L, argc, 0);
+	for (int i = 1; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_seti(L, -2, i);
+	}
+	lua_call(L, 1, 1);
+	lua_pushinteger(L, lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0);
+	return 1;
+}
+
+/* Last resort when an error escapes every protected call. */
+static int on_panic(lua_State *L)
+{
+	const char *msg = lua_tostring(L, -1);
+	fprintf(stderr, "isclua: fatal: %s\n", msg ? msg : "(error object is not a string)");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	lua_State *L = luaL_newstate();
+	if (!L) {
+		fprintf(stderr, "isclua: cannot create the Lua state: out of memory\n");
+		return 1;
+	}
+	global_L = L;
+	lua_atpanic(L, on_panic);
+	lua_pushcfunction(L, pmain);
+	lua_pushinteger(L, argc);
+	lua_pushlightuserdata(L, argv);
+	int code;
+	if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
+		code = (int)lua_tointeger(L, -1);
+	} else {
+		const char *msg = luaL_tolstring(L, -1, NULL);
+		fprintf(stderr, "isclua: %s\n", msg);
+		code = 1;
+	}
+	global_L = NULL;
+	lua_close(L);
+	return code;
+}
