@@ -6,8 +6,8 @@ LUA     ?= lua5.4
 
 PKGS    := lua5.4 libcurl libedit
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE \
+OPT     ?= -O2 -g
+CFLAGS  += $(OPT) -std=c11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE \
            -DISCLUA_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -Isrc/core -Isrc/host $(SANITIZE)
 LDFLAGS += $(SANITIZE)
 HOST_LIBS := -llua5.4 -lcurl -ledit -lpthread -lm
@@ -46,22 +46,22 @@ $(BUILD)/isc/core.so: $(CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(MOD_LIBS)
 
-demo: all
+demo: bootstrap all
 	$(BUILD)/isclua --sim examples/demo.lua
 
-test: all
+test: bootstrap all
 	@scripts/run-specs $(BUILD)
 
 # The same specs, on a build instrumented with ASan and UBSan.
 asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS='-O1 -g' \
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
 	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' all
 	@ISCLUA_SANITIZED=1 scripts/run-specs build-asan
 
-valgrind: all
+valgrind: bootstrap all
 	@scripts/valgrind-check $(BUILD)
 
-bench: all
+bench: bootstrap all
 	@scripts/bench $(BUILD)
 
 clean:

@@ -21,6 +21,7 @@ void isc_open_json(lua_State *L);
 void isc_open_http(lua_State *L);
 void isc_open_pager(lua_State *L);
 void isc_open_server(lua_State *L);
+void isc_open_wait(lua_State *L);
 
 int luaopen_isc_core(lua_State *L);
 
@@ -49,7 +50,8 @@ double isc_monotonic(void);
 
 /* JSON (json.c). Decode pushes the value and returns 1, or pushes an error
  * message string and returns 0. Encode appends the value at idx to b and
- * raises a Lua error for a value JSON cannot hold. */
+ * raises a Lua error for a value JSON cannot hold; like luaL_addvalue, idx
+ * may be the top of the stack above the buffer, and that value is popped. */
 int isc_json_decode(lua_State *L, const char *s, size_t len);
 void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b);
 
