@@ -9,7 +9,8 @@ local function endpoint(n, opts)
   function e.fetch(offset, limit, want_total)
     e.calls[#e.calls + 1] = { offset = offset, limit = limit, count = want_total }
     if opts.fail_at and offset >= opts.fail_at then
-      error(setmetatable({ kind = "api", status = opts.fail_status or 400, message = "Specified offset is invalid." }, core.error_mt), 0)
+      error(setmetatable({ kind = "api", status = opts.fail_status or 400,
+        message = opts.fail_message or "Specified offset is invalid." }, core.error_mt), 0)
     end
     local page = core.json_array()
     for i = offset + 1, math.min(n, offset + limit) do page[#page + 1] = { n = i } end
@@ -73,6 +74,13 @@ describe("the pager", function()
     local ok, err = pcall(walk, core.pager { fetch = e.fetch, limit = 50 })
     assert.is_false(ok)
     assert.equal(400, err.status)
+  end)
+
+  it("raises a 400 mid-listing that is not about the offset", function()
+    local e = endpoint(100, { total = false, fail_at = 50, fail_message = "The filter is invalid." })
+    local ok, err = pcall(walk, core.pager { fetch = e.fetch, limit = 50 })
+    assert.is_false(ok)
+    assert.equal("The filter is invalid.", err.message)
   end)
 
   it("raises other errors mid-listing", function()

@@ -255,7 +255,7 @@ end
 
 local request_options = {
   query = "table", body = "table|string", headers = "table", content_type = "string",
-  experimental = "boolean", raw = "boolean",
+  experimental = "boolean", raw = "boolean", read_only = "boolean",
 }
 
 --- Calls any ISC endpoint. `path` is relative to the base URL (or a full URL).
@@ -263,7 +263,9 @@ local request_options = {
 --- A table body is sent as JSON; HTTP errors raise isc errors of kind "api".
 ---@param method string
 ---@param path string
----@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=}
+--- Under --dry-run, mutating methods are not sent unless `read_only` says the
+--- call only reads (a search sent as POST).
+---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=}
 function Client:request(method, path, opts)
   args.need("client:request", 1, method, "string")
   args.need("client:request", 2, path, "string")
@@ -282,7 +284,7 @@ function Client:request(method, path, opts)
   local shown = path:match("^https?://[^/]*(.*)$") or path
   local label = method .. " " .. shown
 
-  if config.process.dry_run and mutating[method] then
+  if config.process.dry_run and mutating[method] and not opts.read_only then
     return self:_rehearse(method, shown, opts.body)
   end
 
@@ -348,7 +350,7 @@ function Client:paginate(path, opts)
     q.offset, q.limit = offset, page_limit
     if want_total then q.count = true end
     local items, status, hdrs = self:request(method, path,
-      { query = q, body = opts.body, headers = opts.headers, experimental = opts.experimental })
+      { query = q, body = opts.body, headers = opts.headers, experimental = opts.experimental, read_only = true })
     if type(items) ~= "table" then
       errors.raise("bad_response", "expected a JSON array (a page of items), got " .. type(items),
         { status = status, method = method, path = shown })

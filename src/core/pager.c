@@ -94,15 +94,18 @@ static int ended(pager *p)
 	return p->total >= 0 && p->offset >= p->total;
 }
 
-/* Whether a fetch error means "past the end": ISC answers 400 "offset is
- * invalid" to an offset equal to the total after a full last page. */
+/* Whether a fetch error means "past the end": ISC answers 400 "Specified
+ * offset is invalid." to an offset equal to the total after a full last page
+ * (only possible once a page has been read). */
 static int is_past_end_error(lua_State *L, pager *p)
 {
 	if (p->pages == 0 || !lua_istable(L, -1))
 		return 0;
 	lua_getfield(L, -1, "status");
-	int past = lua_tointeger(L, -1) == 400;
-	lua_pop(L, 1);
+	lua_getfield(L, -2, "message");
+	const char *msg = lua_tostring(L, -1);
+	int past = lua_tointeger(L, -2) == 400 && msg && strcasestr(msg, "offset");
+	lua_pop(L, 2);
 	return past;
 }
 
