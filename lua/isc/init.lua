@@ -11,6 +11,8 @@ local M = {
   json = { encode = core.json_encode, decode = core.json_decode },
   --- Sleeps in C; Ctrl-C interrupts it with an "interrupted" error.
   sleep = core.sleep,
+  --- Logging for scripts: isc.log.info("message", {field = value}); see isclua --help.
+  log = require "isc.log",
 }
 
 --- Creates a client (see isc.client module for options). With no options the

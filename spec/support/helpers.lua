@@ -32,7 +32,9 @@ function H.sh(cmd, opts)
   opts = opts or {}
   local out, err, inp = os.tmpname(), os.tmpname(), os.tmpname()
   H.write(inp, opts.stdin or "")
-  local prefix = ""
+  -- Under `make asan` the spec runner preloads the sanitizer runtimes for the
+  -- stock interpreter; child programs (curl, sh, the instrumented isclua) must not inherit that.
+  local prefix = "unset LD_PRELOAD; "
   for k, v in pairs(opts.env or {}) do
     prefix = prefix .. (v == false and ("unset " .. k .. "; ") or ("export " .. k .. "=" .. H.shell_quote(v) .. "; "))
   end

@@ -62,7 +62,10 @@ int isc_raise_interrupted(lua_State *L)
 {
 	int sig = isc_pending_signal;
 	isc_pending_signal = 0;
-	isc_push_error(L, "interrupted", "interrupted by %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (sig == SIGALRM)
+		isc_push_error(L, "interrupted", "interrupted: the run's deadline (--timeout) passed");
+	else
+		isc_push_error(L, "interrupted", "interrupted by %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	lua_pushinteger(L, sig);
 	lua_setfield(L, -2, "signal");
 	return lua_error(L);
