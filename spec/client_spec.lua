@@ -30,7 +30,7 @@ describe("a client of the simulated tenant", function()
     sim:configure { token_ttl = 120 }
     local c = H.sim_client(sim)
     c:request("GET", "/v2024/roles", { query = { limit = 1 } })
-    sim:advance(100) -- within the last tenth of the token's life
+    sim:advance(110) -- within the last tenth of the token's life
     c:request("GET", "/v2024/roles", { query = { limit = 1 } })
     local stats = sim:stats()
     assert.equal(2, stats.tokens_issued)
@@ -140,7 +140,7 @@ describe("a client of the simulated tenant", function()
     local c = H.sim_client(sim)
     c:request("GET", "/v2024/roles", { query = { limit = 1 } })
     local s = tostring(c)
-    assert.matches("^isc%.client%(" .. sim.url:gsub("%p", "%%%0") .. ", client " .. sim.client_id, s)
+    assert.equal(1, s:find("isc.client(" .. sim.url .. ", client " .. sim.client_id .. ", ", 1, true))
     assert.matches("token valid", s)
     assert.is_nil(s:find(sim.client_secret, 1, true))
     for k, v in pairs(c) do

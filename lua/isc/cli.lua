@@ -1,7 +1,9 @@
 --- The isclua command line: what to run, how, and the exit code it ends with.
 --- The C host only creates the Lua state and calls main(argv).
 local config = require "isc.config"
+local cron = require "isc.cron"
 local errors = require "isc.errors"
+local log = require "isc.log"
 
 local M = {}
 
@@ -28,8 +30,19 @@ options:
   --profile NAME  use the named profile of the isclua config file
   --sim[=OPTS]    run against an embedded simulated tenant (OPTS as for
                   'isclua sim', e.g. --sim='--roles 500 --seed 7')
+  --dry-run       log mutating calls (POST, PUT, PATCH, DELETE) instead of
+                  sending them; reads still go to the tenant
   --help          show this help
   --version       show the version
+
+cron options (also as --option=VALUE):
+  --lock FILE     hold an exclusive lock on FILE for the run; if another run
+                  holds it, exit at once with code 6
+  --lock-wait S   wait up to S seconds for the lock before giving up
+  --timeout S     stop the run after S seconds, with exit code 5
+  --log-level L   debug, info (default), warn or error
+  --log-format F  text (default) or json: one JSON object per line
+  --log-file FILE append log lines to FILE instead of stderr
 
 exit codes: 0 ok, 1 script error, 2 usage, 3 ISC API error, 4 network error,
 5 timeout, 6 already running, 130 interrupted (SIGINT), 143 terminated (SIGTERM)
@@ -44,6 +57,7 @@ end
 function M.exit_code_for(err)
   if errors.is(err) then
     if err.kind == "interrupted" then
+      if err.signal == cron.deadline_signal then return M.exit_codes.timeout end
       return err.signal == 15 and M.exit_codes.terminated or M.exit_codes.interrupted
     end
     if err.kind == "bad_response" then return M.exit_codes.api end
@@ -59,14 +73,21 @@ local function handler(err)
   return { err = err, traceback = trace }
 end
 
---- Reports an error that ended a run on stderr; returns its exit code.
+--- Reports an error that ended a run on stderr (and in the log when it is
+--- JSON or a file); returns its exit code.
 function M.report(caught)
-  local err = caught.err
-  local text = errors.is(err) and tostring(err) or tostring(err)
-  if errors.is(err, "interrupted") then
-    io.stderr:write("isclua: ", text, "\n")
-  else
-    io.stderr:write("isclua: ", text, "\n", caught.traceback, "\n")
+  local err = cron.explain(caught.err)
+  local text = tostring(err)
+  local trace = caught.traceback
+  if errors.is(err, "interrupted") or errors.is(err, "already_running") or (errors.is(err) and err.deadline) then
+    trace = nil
+  end
+  local logged = log.settings()
+  if logged.format == "json" or logged.file then
+    log.error(text, { kind = errors.is(err) and err.kind or "error", traceback = trace })
+  end
+  if logged.format ~= "json" or logged.file then
+    io.stderr:write("isclua: ", text, "\n", trace and trace .. "\n" or "")
   end
   return M.exit_code_for(err)
 end
@@ -115,13 +136,50 @@ local function start_embedded_sim(opts_string)
   return s
 end
 
+-- Options that take a value (as "--opt VALUE" or "--opt=VALUE"): the plan
+-- field each sets, and how its value is checked.
+local function seconds(v)
+  local n = tonumber(v)
+  return n and n >= 0 and n < 1e9 and n or nil, "a number of seconds"
+end
+local function one_of(...)
+  local allowed = table.pack(...)
+  return function(v)
+    for _, x in ipairs(allowed) do
+      if v == x then return v end
+    end
+    return nil, "one of " .. table.concat(allowed, ", ")
+  end
+end
+local function any_text(v) return v ~= "" and v or nil, "a file name" end
+local valued = {
+  ["--lock"] = { "lock", any_text },
+  ["--lock-wait"] = { "lock_wait", seconds },
+  ["--timeout"] = { "timeout", seconds },
+  ["--log-level"] = { "log_level", one_of("debug", "info", "warn", "error") },
+  ["--log-format"] = { "log_format", one_of("text", "json") },
+  ["--log-file"] = { "log_file", any_text },
+}
+
 -- Parses argv (lua(1)-style); returns the plan or nil, message.
 local function parse(argv)
   local plan = { exec = {}, script_index = nil }
   local i = 1
   while i <= #argv do
     local a = argv[i]
-    if a == "--" then
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    local opt = valued[name or a]
+    if opt then
+      local v = inline
+      if not v then
+        i = i + 1
+        v = argv[i]
+      end
+      if not v then return nil, "'" .. a .. "' needs a value" end
+      local checked, expected = opt[2](v)
+      if not checked then return nil, string.format("'%s' must be %s, got '%s'", name or a, expected, v) end
+      plan[opt[1]] = checked
+    elseif a == "--" then
       i = i + 1
       break
     elseif a == "-" or a:sub(1, 1) ~= "-" then
@@ -142,6 +200,8 @@ local function parse(argv)
       plan.sim = ""
     elseif a:match("^%-%-sim=") then
       plan.sim = a:sub(7)
+    elseif a == "--dry-run" then
+      plan.dry_run = true
     elseif a == "--help" or a == "-h" then
       plan.help = true
     elseif a == "--version" then
@@ -152,6 +212,8 @@ local function parse(argv)
     i = i + 1
   end
   if argv[i] then plan.script_index = i end
+  if plan.lock_wait and not plan.lock then return nil, "'--lock-wait' needs '--lock FILE'" end
+  if plan.timeout == 0 then return nil, "'--timeout' must be more than 0 seconds" end
   return plan
 end
 
@@ -165,25 +227,9 @@ local function make_arg(argv, script_index)
   return t
 end
 
---- Entry point: argv excludes the program name. Returns the exit code.
-function M.main(argv)
-  if argv[1] == "sim" then
-    return require("isc.sim.cli").main(table.move(argv, 2, #argv, 1, {}))
-  end
-  local plan, err = parse(argv)
-  if not plan then return usage_error(err) end
-  if plan.help then
-    io.stdout:write(usage)
-    return 0
-  end
-  if plan.version then
-    io.stdout:write("isclua ", require("isc").version, " (", _VERSION, ")\n")
-    return 0
-  end
-  config.process.verbose = plan.verbose or false
-  config.process.profile = plan.profile
-  _G.arg = make_arg(argv, plan.script_index)
-
+-- Runs what the command line asks for (-e, -l, the script, the REPL);
+-- returns the exit code.
+local function run_plan(plan, argv)
   if plan.sim then
     local ok, s, serr = M.protected(start_embedded_sim, plan.sim)
     if not ok then return s end
@@ -216,6 +262,38 @@ function M.main(argv)
     return require("isc.repl").run()
   end
   return 0
+end
+
+--- Entry point: argv excludes the program name. Returns the exit code.
+function M.main(argv)
+  if argv[1] == "sim" then
+    return require("isc.sim.cli").main(table.move(argv, 2, #argv, 1, {}))
+  end
+  local plan, err = parse(argv)
+  if not plan then return usage_error(err) end
+  if plan.help then
+    io.stdout:write(usage)
+    return 0
+  end
+  if plan.version then
+    io.stdout:write("isclua ", require("isc").version, " (", _VERSION, ")\n")
+    return 0
+  end
+  config.process.verbose = plan.verbose or false
+  config.process.profile = plan.profile
+  config.process.dry_run = plan.dry_run or false
+  log.configure { level = plan.log_level, format = plan.log_format, file = plan.log_file }
+  _G.arg = make_arg(argv, plan.script_index)
+
+  -- Cron mode wraps the whole run: the deadline covers waiting for the lock,
+  -- and is disarmed while still inside the protected call.
+  local ok, run, rerr = M.protected(cron.begin, { lock = plan.lock, lock_wait = plan.lock_wait, timeout = plan.timeout })
+  if not ok then return run end
+  if not run then return M.report({ err = rerr }) end
+  if plan.dry_run then log.info("dry run: mutating calls are logged, not sent") end
+  local done, code = M.protected(function() return run:finish(run_plan(plan, argv), M.exit_codes.timeout) end)
+  if not done then return run:finish(code, M.exit_codes.timeout) end
+  return code
 end
 
 return M

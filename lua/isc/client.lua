@@ -11,6 +11,15 @@ local M = {}
 local Client = {}
 M.Client = Client
 
+--- One line per public function, for the REPL's help(c).
+M.help = {
+  request = "c:request(method, path, {query=, body=, headers=, experimental=}) -> body, status, headers (any endpoint)",
+  paginate = "c:paginate(path, {filters=, sorters=, limit=, offset=, max=, ...}) -> iterator over any offset/limit listing",
+  api_path = "c:api_path('roles'|'role-propagation'|'role-propagation-config') -> the path prefix under the client's layout",
+  logout = "c:logout(): forgets the token, so the next call fetches a new one",
+  close = "c:close(): closes the client's connection",
+}
+
 -- Secrets live here, keyed by client, so that no dump of a client shows them.
 local secrets = setmetatable({}, { __mode = "k" })
 
@@ -54,8 +63,8 @@ Client.__tostring = function(self)
   local auth
   if s.fixed_token then
     auth = "fixed bearer token"
-  elseif s.token and self.clock() < s.expires_at then
-    auth = string.format("token valid %ds", math.floor(s.expires_at - self.clock()))
+  elseif s.token and self._clock() < s.expires_at then
+    auth = string.format("token valid %ds", math.floor(s.expires_at - self._clock()))
   else
     auth = "not authenticated yet"
   end
@@ -87,8 +96,8 @@ function M.new(opts)
     max_retry_wait = opts.max_retry_wait or 120,
     verbose = opts.verbose,
     trace = opts.trace,
-    sleep = opts.sleep or core.sleep,
-    clock = opts.clock or core.time,
+    _sleep = opts.sleep or core.sleep,
+    _clock = opts.clock or core.time,
     conn = core.http_new { timeout = opts.timeout or 120, connect_timeout = opts.connect_timeout or 10,
       verify = opts.verify },
   }, Client)
@@ -198,7 +207,7 @@ function Client:_send(method, url, headers, body, label)
       wait = backoff(attempt)
     end
     self:_trace(string.format("retrying %s in %.1f s (attempt %d of %d)", label, wait, attempt + 1, self.retries + 1))
-    self.sleep(wait)
+    self._sleep(wait)
   end
 end
 
@@ -206,7 +215,7 @@ end
 -- expire (a minute early, or a tenth of its life for short-lived tokens).
 function Client:_token()
   local s = secrets[self]
-  local now = self.clock()
+  local now = self._clock()
   if s.token and now < s.expires_at then return s.token end
   if s.secret_command and not s.client_secret then
     s.client_secret = config.run_secret_command(s.secret_command)
@@ -357,8 +366,9 @@ function Client:paginate(path, opts)
     end
     return items, math.tointeger(tonumber(hdrs["x-total-count"] or ""))
   end
+  local label = method .. " " .. shown
   local p = core.pager { fetch = fetch, limit = limit, offset = opts.offset, max = opts.max,
-    on_page = opts.on_page, label = method .. " " .. shown }
+    on_page = opts.on_page or require("isc.progress").listing(label), label = label }
   return p, nil, nil, p
 end
 

@@ -8,8 +8,11 @@ local mt = core.error_mt
 --- Kinds of error, and what they carry besides kind and message:
 --- api (status, method, path, detail_code, tracking_id, messages, retry_after, body),
 --- network (method, url, cause, curl_code), bad_response (status, method, path, body_start),
---- config (looked_at), argument, timeout (last_status), interrupted (signal).
-M.kinds = { "api", "network", "bad_response", "config", "argument", "timeout", "interrupted" }
+--- config (looked_at), argument, timeout (last_status, last_error, timeout, elapsed, polls),
+--- interrupted (signal), already_running (running_id, cause: a propagation or a --lock),
+--- propagation_failed (propagation_id, stage, failure_reason, last_status).
+M.kinds = { "api", "network", "bad_response", "config", "argument", "timeout", "interrupted",
+  "already_running", "propagation_failed" }
 
 local reasons = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",

@@ -21,6 +21,7 @@ void isc_open_json(lua_State *L);
 void isc_open_http(lua_State *L);
 void isc_open_pager(lua_State *L);
 void isc_open_server(lua_State *L);
+void isc_open_cron(lua_State *L);
 void isc_open_wait(lua_State *L);
 
 int luaopen_isc_core(lua_State *L);

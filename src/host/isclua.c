@@ -15,6 +15,9 @@
 
 static lua_State *global_L = NULL;
 
+/* The REPL's line editing (lineedit.c), in the host only. */
+int isc_open_lineedit(lua_State *L);
+
 /* Raises "interrupted" at the next Lua instruction after Ctrl-C/SIGTERM,
  * unless a blocking call has already turned the signal into an error. */
 static void stop_hook(lua_State *L, lua_Debug *ar)
@@ -88,6 +91,10 @@ static int pmain(lua_State *L)
 	luaL_openlibs(L);
 	install_modules(L);
 	isc_state_init_hook = install_modules;
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushcfunction(L, isc_open_lineedit);
+	lua_setfield(L, -2, "isc.lineedit");
+	lua_pop(L, 1);
 	isc_signals_install(arm_stop_hook);
 
 	lua_getglobal(L, "require");

@@ -1,0 +1,230 @@
+--- Role propagation (v2025 or v2026, or /role-propagation/v1 under the
+--- per-api layout) as Lua: the `c.propagation` service of a client. After a
+--- role's access changes, a propagation applies the change to every member
+--- identity; `wait` blocks, natively and cheaply, until it has ended.
+local core = require "isc.core"
+local args = require "isc.args"
+local errors = require "isc.errors"
+local escape = require("isc.client").escape
+
+local M = {}
+
+--- One line per public function, for the REPL's help().
+M.help = {
+  start = "propagation:start{skip_role_refresh=false} -> {rolePropagationId=} (an already_running error carries running_id)",
+  status = "propagation:status(id) -> {id=, status=, executionStage=, launched=, completed=, failureReason=, ...}",
+  ongoing = "propagation:ongoing() -> {isRunning=, rolePropagationDetails=} (the is-running answer)",
+  cancel = "propagation:cancel(): terminates the running propagation",
+  wait = "propagation:wait([id], {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, raise_on_failure=}) -> final status",
+  run = "propagation:run{skip_role_refresh=, timeout=, interval=, ..., raise_on_failure=} -> final status (start, then wait)",
+}
+
+--- The stages in which a propagation has ended.
+M.final_stages = { SUCCEEDED = true, FAILED = true, TERMINATED = true }
+
+local Propagation = {}
+Propagation.__index = Propagation
+
+--- The propagation service of a client (what `c.propagation` is).
+---@param client table an isc client
+---@return table service
+function M.new(client)
+  return setmetatable({ client = client }, Propagation)
+end
+
+function Propagation:__tostring()
+  return "isc.propagation(" .. self.client:api_path("role-propagation") .. ")"
+end
+
+-- Every propagation operation is experimental in ISC and needs the header.
+function Propagation:_call(method, suffix, query)
+  return (self.client:request(method, self.client:api_path("role-propagation") .. suffix,
+    { query = query, experimental = true }))
+end
+
+--- The current state of a propagation.
+---@param id string the rolePropagationId that start returned
+---@return table status RolePropagationStatusResponse
+function Propagation:status(id)
+  args.need("propagation:status", 1, id, "string")
+  if id == "" then args.fail("propagation:status", "argument #1 (the propagation id) must not be empty") end
+  return self:_call("GET", "/" .. escape(id) .. "/status")
+end
+
+--- The is-running answer: {isRunning = true|false, rolePropagationDetails = status}.
+---@return table
+function Propagation:ongoing()
+  return self:_call("GET", "/is-running")
+end
+
+--- Terminates the tenant's running propagation (which then ends TERMINATED).
+function Propagation:cancel()
+  self:_call("POST", "/terminate")
+end
+
+-- Whether a propagation is running, and its id (nil if the tenant gives none).
+function Propagation:_running()
+  local answer = self:ongoing()
+  if type(answer) ~= "table" or answer.isRunning ~= true then return false end
+  local details = answer.rolePropagationDetails
+  return true, type(details) == "table" and details.id or nil
+end
+
+local start_options = { skip_role_refresh = "boolean" }
+
+--- Starts a propagation. When the tenant refuses because one is already
+--- running, the error is of kind "already_running" with field running_id (so
+--- a script can wait on that one instead) and the tenant's answer as `cause`.
+---@param opts table|nil {skip_role_refresh = false}
+---@return table {rolePropagationId = "..."}
+function Propagation:start(opts)
+  opts = args.check("propagation:start", opts, start_options)
+  local ok, res = pcall(self._call, self, "POST", "",
+    { skipRoleRefresh = opts.skip_role_refresh == true })
+  if ok then return res end
+  -- ISC only promises "a 4xx" when it does not start one; is-running tells why.
+  if errors.is(res, "api") and res.status >= 400 and res.status < 500 then
+    local asked, running, id = pcall(self._running, self)
+    if asked and running and id then
+      errors.raise("already_running", string.format(
+        "a role propagation is already running (id %s); wait for it with c.propagation:wait(%q)", id, id),
+        { running_id = id, status = res.status, cause = res })
+    end
+  end
+  error(res, 0)
+end
+
+-- After a failed poll, the pause before the next one: network trouble and
+-- "try later" answers are retried within the wait's timeout (the client has
+-- already retried them a few times and re-authenticated on a 401); anything
+-- else ends the wait.
+local function retry_delay(err, interval)
+  if errors.is(err, "network") then
+    if err.cause == "url" or err.cause == "tls" then return nil end
+    return interval
+  end
+  if errors.is(err, "api") and (err.status == 429 or err.status >= 500) then
+    return math.max(interval, err.retry_after or 0)
+  end
+  return nil
+end
+
+-- Raises the error a FAILED or TERMINATED outcome becomes under raise_on_failure.
+local function raise_failure(id, status)
+  local stage = status.executionStage
+  local message
+  if stage == "TERMINATED" then
+    local by = type(status.terminatedBy) == "table" and (status.terminatedBy.name or status.terminatedBy.id)
+    message = string.format("role propagation %s was terminated%s", id, by and (" by " .. by) or "")
+  else
+    message = string.format("role propagation %s failed: %s", id, status.failureReason or "no reason given")
+  end
+  errors.raise("propagation_failed", message, {
+    propagation_id = id, stage = stage, failure_reason = status.failureReason, last_status = status,
+  })
+end
+
+local wait_options = {
+  timeout = "number", interval = "number", max_interval = "number", backoff = "number",
+  on_progress = "function", raise_on_failure = "boolean",
+}
+
+-- Checks the wait options shared by wait and run.
+local function check_wait_options(fname, opts)
+  for _, k in ipairs { "timeout", "interval", "max_interval" } do
+    local v = opts[k]
+    if v ~= nil and not (v > 0 and v < math.huge) then
+      args.fail(fname, "option '%s' must be a number of seconds > 0, got %s", k, tostring(v))
+    end
+  end
+  if opts.backoff ~= nil and not (opts.backoff >= 1 and opts.backoff < math.huge) then
+    args.fail(fname, "option 'backoff' must be a factor >= 1, got %s", tostring(opts.backoff))
+  end
+end
+
+-- Whether progress lines are drawn: as isc.progress decides for listings
+-- (its `enabled` switch; by default, when stderr is a terminal).
+local function progress_lines()
+  local enabled = require("isc.progress").enabled
+  if enabled == nil then return core.isatty(2) end
+  return enabled
+end
+
+-- The wait itself, on the native loop of core.wait.
+function Propagation:_wait(id, opts)
+  local c = self.client
+  local function poll()
+    local status = self:status(id)
+    local stage = type(status) == "table" and (status.executionStage or status.status)
+    if type(stage) ~= "string" then
+      errors.raise("bad_response", "the status of role propagation " .. id .. " has no executionStage",
+        { method = "GET", path = c:api_path("role-propagation") .. "/" .. id .. "/status" })
+    end
+    return status, stage, M.final_stages[stage] == true or status.status == "COMPLETED"
+  end
+  local status = core.wait {
+    poll = poll, sleep = c._sleep, clock = c._clock, retry = retry_delay,
+    interval = opts.interval, max_interval = opts.max_interval, backoff = opts.backoff,
+    timeout = opts.timeout, on_progress = opts.on_progress,
+    -- Short enough that the progress line fits an 80-column terminal.
+    label = "role propagation " .. (#id > 12 and id:sub(1, 8) or id),
+    line = opts.on_progress == nil and progress_lines(),
+  }
+  if opts.raise_on_failure and status.executionStage ~= "SUCCEEDED" then raise_failure(id, status) end
+  return status
+end
+
+--- Blocks until the propagation has ended (SUCCEEDED, FAILED or TERMINATED)
+--- and returns its final status. FAILED and TERMINATED are returned, not
+--- raised, unless raise_on_failure is true (a "propagation_failed" error);
+--- the reason is on the status either way (failureReason, terminatedBy).
+--- Polls start `interval` seconds apart and back off by `backoff` up to
+--- `max_interval`; a failed poll (429, 5xx, network) is retried. After
+--- `timeout` seconds (default: none) it raises a "timeout" error carrying
+--- last_status. on_progress(status) is called once per stage; without it, on
+--- a terminal, a line on stderr shows the stage and the time elapsed.
+--- With no id it waits for the running propagation; if none is running it
+--- returns nil, "no role propagation is running". A wait that ends early
+--- (timeout, Ctrl-C) leaves the propagation running on the tenant.
+---@param id string|nil the rolePropagationId (or the options, as wait{...})
+---@param opts table|nil {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, raise_on_failure=false}
+---@return table|nil status, string|nil why_not
+function Propagation:wait(id, opts)
+  if type(id) == "table" and opts == nil then id, opts = nil, id end
+  if id ~= nil then args.need("propagation:wait", 1, id, "string") end
+  opts = args.check("propagation:wait", opts, wait_options)
+  check_wait_options("propagation:wait", opts)
+  if id == nil then
+    local running
+    running, id = self:_running()
+    if not running then return nil, "no role propagation is running" end
+    if not id then
+      errors.raise("bad_response", "the tenant says a role propagation is running but gives no id",
+        { method = "GET", path = self.client:api_path("role-propagation") .. "/is-running" })
+    end
+  end
+  return self:_wait(id, opts)
+end
+
+local run_options = { skip_role_refresh = "boolean" }
+for k, v in pairs(wait_options) do run_options[k] = v end
+
+--- Starts a propagation and waits for it: start's and wait's options
+--- together. If one is already running, raises the "already_running" error
+--- of start (field running_id). Under --dry-run returns start's rehearsal.
+---@param opts table|nil {skip_role_refresh=, timeout=, interval=, max_interval=, backoff=, on_progress=, raise_on_failure=}
+---@return table status
+function Propagation:run(opts)
+  opts = args.check("propagation:run", opts, run_options)
+  check_wait_options("propagation:run", opts)
+  local started = self:start { skip_role_refresh = opts.skip_role_refresh }
+  if type(started) == "table" and started.dry_run then return started end
+  local id = type(started) == "table" and started.rolePropagationId
+  if type(id) ~= "string" then
+    errors.raise("bad_response", "the start of a role propagation gave no rolePropagationId",
+      { method = "POST", path = self.client:api_path("role-propagation") })
+  end
+  return self:_wait(id, opts)
+end
+
+return M

@@ -1,0 +1,265 @@
+/* isc.lineedit: line editing for the REPL through libedit's readline
+ * interface: reading a line, history, and completion answered by a Lua
+ * function. Host-only: the shared isc/core.so is not linked to libedit.
+ *
+ * Signals: libedit is told to leave them alone (rl_catch_signals = 0), so the
+ * host's recorder (no SA_RESTART) stays in place and a signal makes read()
+ * fail with EINTR. Our key reader then ends the line, and read() reports
+ * why; a Ctrl-C at the prompt abandons the line instead of reaching the next
+ * statement as a pending interrupt. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include "core.h"
+
+/* Registry key of the Lua completion function. */
+static const char completer_key = 'c';
+/* The state that is inside readline(), for the completion callback. */
+static lua_State *reading_L = NULL;
+/* Characters that end a word for completion; owned copy. */
+static char *word_breaks = NULL;
+
+/* rl_getc_function: one byte of input, or EOF when a signal arrived, so
+ * readline() returns at once instead of retrying the read. */
+static int read_key(FILE *in)
+{
+	unsigned char c;
+	for (;;) {
+		if (isc_pending_signal)
+			return EOF;
+		ssize_t n = read(fileno(in), &c, 1);
+		if (n == 1)
+			return c;
+		if (n == 0 || errno != EINTR)
+			return EOF;
+	}
+}
+
+/* Longest common prefix of the candidates in the list at the stack top. */
+static size_t common_prefix(lua_State *L, lua_Integer n)
+{
+	lua_geti(L, -1, 1);
+	size_t len;
+	const char *first = lua_tolstring(L, -1, &len);
+	for (lua_Integer i = 2; i <= n && len > 0; i++) {
+		lua_geti(L, -2, i);
+		const char *s = lua_tostring(L, -1);
+		size_t j = 0;
+		while (j < len && s[j] == first[j])
+			j++;
+		len = j;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return len;
+}
+
+/* Turns the list of candidate strings at the stack top into readline's
+ * malloc'ed match array: the common prefix first, then each candidate. */
+static char **to_matches(lua_State *L)
+{
+	lua_Integer n = luaL_len(L, -1);
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_geti(L, -1, i) != LUA_TSTRING)
+			n = 0; /* not a list of strings: offer nothing */
+		lua_pop(L, 1);
+	}
+	if (n == 0)
+		return NULL;
+	char **m = calloc((size_t)n + 2, sizeof *m);
+	if (!m)
+		return NULL;
+	size_t prefix = common_prefix(L, n);
+	lua_geti(L, -1, 1);
+	m[0] = strndup(lua_tostring(L, -1), prefix);
+	lua_pop(L, 1);
+	int ok = m[0] != NULL;
+	for (lua_Integer i = 1; ok && n > 1 && i <= n; i++) {
+		lua_geti(L, -1, i);
+		ok = (m[i] = strdup(lua_tostring(L, -1))) != NULL;
+		lua_pop(L, 1);
+	}
+	if (!ok) {
+		for (lua_Integer i = 0; i <= n; i++)
+			free(m[i]);
+		free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* rl_attempted_completion_function: asks the Lua completer for the
+ * candidates that may replace `text` (the word before the cursor). */
+static char **complete(const char *text, int start, int end)
+{
+	(void)end;
+	rl_attempted_completion_over = 1; /* never fall back to file names */
+	lua_State *L = reading_L;
+	if (!L || !lua_checkstack(L, 6))
+		return NULL;
+	int top = lua_gettop(L);
+	char **matches = NULL;
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &completer_key);
+	if (lua_isfunction(L, -1)) {
+		lua_pushstring(L, text);
+		lua_pushlstring(L, rl_line_buffer, (size_t)start);
+		/* No Lua error may unwind through libedit. */
+		if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_istable(L, -1))
+			matches = to_matches(L);
+	}
+	lua_settop(L, top);
+	return matches;
+}
+
+/* Sets libedit up once, before its first use initialises it. */
+static void setup(void)
+{
+	static int done = 0;
+	if (done)
+		return;
+	done = 1;
+	rl_catch_signals = 0;
+	rl_getc_function = read_key;
+	rl_attempted_completion_function = complete;
+	rl_completion_append_character = '\0';
+	rl_readline_name = "isclua";
+}
+
+/* lineedit.read(prompt) -> line | nil at the end of input | false, signal
+ * when a signal (Ctrl-C: 2) ended the line, which is then abandoned. The
+ * signal is consumed here, so it never reaches the next statement. */
+static int le_read(lua_State *L)
+{
+	const char *prompt = luaL_checkstring(L, 1);
+	setup();
+	reading_L = L;
+	char *line = readline(prompt);
+	reading_L = NULL;
+	int sig = isc_pending_signal;
+	if (sig) {
+		isc_pending_signal = 0;
+		/* The host armed its stop hook when the signal came: disarm it,
+		 * or the next statement would stop at its first instruction. */
+		lua_sethook(L, NULL, 0, 0);
+		free(line);
+		lua_pushboolean(L, 0);
+		lua_pushinteger(L, sig);
+		return 2;
+	}
+	if (!line) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_pushstring(L, line);
+	free(line);
+	return 1;
+}
+
+/* lineedit.set_completer(fn, word_breaks): fn(word, line_before_word) ->
+ * list of candidates replacing word; word_breaks are the characters that
+ * separate words (so "." and ":" can stay inside one) */
+static int le_set_completer(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	const char *breaks = luaL_checkstring(L, 2);
+	char *copy = strdup(breaks);
+	if (!copy)
+		return luaL_error(L, "out of memory");
+	setup();
+	free(word_breaks);
+	word_breaks = copy;
+	rl_basic_word_break_characters = word_breaks;
+	rl_completer_word_break_characters = word_breaks;
+	lua_settop(L, 1);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &completer_key);
+	return 0;
+}
+
+/* lineedit.add_history(line) */
+static int le_add_history(lua_State *L)
+{
+	const char *line = luaL_checkstring(L, 1);
+	setup();
+	add_history(line);
+	return 0;
+}
+
+/* lineedit.history_limit(n): keeps only the n most recent lines */
+static int le_history_limit(lua_State *L)
+{
+	lua_Integer n = luaL_checkinteger(L, 1);
+	luaL_argcheck(L, n > 0 && n <= 1000000, 1, "must be between 1 and 1000000");
+	setup();
+	stifle_history((int)n);
+	return 0;
+}
+
+/* lineedit.load_history(path) -> true | nil, message */
+static int le_load_history(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	setup();
+	int rc = read_history(path);
+	if (rc != 0)
+		return luaL_fileresult(L, 0, path);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Creates the directories leading to path, private to the user. */
+static void make_parents(const char *path)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+	if (len >= sizeof buf)
+		return;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0700);
+			*p = '/';
+		}
+	}
+}
+
+/* lineedit.save_history(path) -> true | nil, message; the file (and any
+ * directory created for it) is readable by the user only */
+static int le_save_history(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	setup();
+	make_parents(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return luaL_fileresult(L, 0, path);
+	int chmod_rc = fchmod(fd, 0600);
+	close(fd);
+	if (chmod_rc != 0 || write_history(path) != 0)
+		return luaL_fileresult(L, 0, path);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* package.preload["isc.lineedit"], registered by the host. */
+int isc_open_lineedit(lua_State *L)
+{
+	static const luaL_Reg fns[] = {
+		{"read", le_read},
+		{"set_completer", le_set_completer},
+		{"add_history", le_add_history},
+		{"history_limit", le_history_limit},
+		{"load_history", le_load_history},
+		{"save_history", le_save_history},
+		{NULL, NULL},
+	};
+	luaL_newlib(L, fns);
+	return 1;
+}
