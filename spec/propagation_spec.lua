@@ -17,12 +17,6 @@ local function status_polls(sim)
   return n
 end
 
-local function catch(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
-
 describe("c.propagation", function()
   local sim
 
@@ -75,7 +69,7 @@ describe("c.propagation", function()
   it("raises a FAILED outcome when asked to, with the reason and the status", function()
     sim:configure { fail_next_propagation = "Network error" }
     local c = H.sim_client(sim)
-    local err = catch(c.propagation.run, c.propagation, { raise_on_failure = true })
+    local err = H.catch(c.propagation.run, c.propagation, { raise_on_failure = true })
     assert.is_true(isc.is_error(err, "propagation_failed"))
     assert.equal("Network error", err.failure_reason)
     assert.equal("FAILED", err.stage)
@@ -99,7 +93,7 @@ describe("c.propagation", function()
     assert.equal("COMPLETED", st.status)
     assert.equal("IDENTITY", st.terminatedBy.type)
     assert.same({ "PENDING", "DATA_AGGREGATION_RUNNING", "TERMINATED" }, seen)
-    local err = catch(c.propagation.wait, c.propagation, st.id, { raise_on_failure = true })
+    local err = H.catch(c.propagation.wait, c.propagation, st.id, { raise_on_failure = true })
     assert.is_true(isc.is_error(err, "propagation_failed"))
     assert.equal("TERMINATED", err.stage)
     assert.equal("role propagation " .. st.id .. " was terminated by " .. st.terminatedBy.name, err.message)
@@ -108,7 +102,7 @@ describe("c.propagation", function()
   it("raises a timeout error carrying the last status, and leaves the propagation running", function()
     local c = H.sim_client(sim)
     local id = c.propagation:start().rolePropagationId
-    local err = catch(c.propagation.wait, c.propagation, id, { timeout = 15, interval = 5, backoff = 1 })
+    local err = H.catch(c.propagation.wait, c.propagation, id, { timeout = 15, interval = 5, backoff = 1 })
     assert.is_true(isc.is_error(err, "timeout"))
     assert.equal(id, err.last_status.id)
     assert.equal("DATA_AGGREGATION_RUNNING", err.last_status.executionStage)
@@ -119,7 +113,7 @@ describe("c.propagation", function()
   it("refuses to start while one runs, naming the running one so a script can wait on it", function()
     local c = H.sim_client(sim)
     local first = c.propagation:start().rolePropagationId
-    local err = catch(c.propagation.run, c.propagation, { interval = 1 })
+    local err = H.catch(c.propagation.run, c.propagation, { interval = 1 })
     assert.is_true(isc.is_error(err, "already_running"))
     assert.equal(first, err.running_id)
     assert.matches("already running", err.message)
@@ -132,7 +126,7 @@ describe("c.propagation", function()
   it("re-raises a refused start as it came when nothing is running", function()
     local c = H.sim_client(sim)
     sim:configure { propagation_enabled = false }
-    local err = catch(c.propagation.start, c.propagation)
+    local err = H.catch(c.propagation.start, c.propagation)
     assert.is_true(isc.is_error(err, "api"))
     assert.equal(400, err.status)
   end)
@@ -202,7 +196,7 @@ describe("c.propagation", function()
 
   it("ends a wait on an error that retrying cannot fix", function()
     local c = H.sim_client(sim)
-    local err = catch(c.propagation.wait, c.propagation, "0000000000000000000000000000dead")
+    local err = H.catch(c.propagation.wait, c.propagation, "0000000000000000000000000000dead")
     assert.is_true(isc.is_error(err, "api"))
     assert.equal(404, err.status)
   end)
@@ -211,10 +205,10 @@ describe("c.propagation", function()
     local c = H.sim_client(sim)
     local p = c.propagation
     assert.matches("propagation:wait: option 'timeout' must be a number of seconds > 0",
-      catch(p.wait, p, "x", { timeout = -1 }).message)
-    assert.matches("propagation:run: unknown option 'intervall'", catch(p.run, p, { intervall = 1 }).message)
-    assert.matches("propagation:run: option 'backoff' must be a factor >= 1", catch(p.run, p, { backoff = 0.5 }).message)
-    assert.matches("propagation:status: argument #1 must be string", catch(p.status, p, 42).message)
+      H.catch(p.wait, p, "x", { timeout = -1 }).message)
+    assert.matches("propagation:run: unknown option 'intervall'", H.catch(p.run, p, { intervall = 1 }).message)
+    assert.matches("propagation:run: option 'backoff' must be a factor >= 1", H.catch(p.run, p, { backoff = 0.5 }).message)
+    assert.matches("propagation:status: argument #1 must be string", H.catch(p.status, p, 42).message)
     assert.equal(0, sim:stats().requests)
   end)
 

@@ -5,27 +5,6 @@ local isc = require "isc"
 local core = require "isc.core"
 local H = require "helpers"
 
--- A value's JSON with sorted keys, to compare two documents.
-local function canon(v)
-  return core.json_encode(v, { sort_keys = true })
-end
-
-local function catch(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
-
-local function hits(sim, route)
-  return sim:stats().by_route[route] or 0
-end
-
-local function ids_of(list)
-  local out = {}
-  for i, x in ipairs(list) do out[i] = x.id end
-  return out
-end
-
 -- The metadata values of a role, as {key = {value, ...}}.
 local function metadata(role)
   local out = {}
@@ -52,7 +31,7 @@ describe("c.roles changes", function()
   -- Asserts that f raises an argument error matching pattern, without a request.
   local function refused(pattern, f, ...)
     local before = sim:stats().requests
-    local err = catch(f, ...)
+    local err = H.catch(f, ...)
     assert.is_true(isc.is_error(err, "argument"), "expected an argument error, got " .. tostring(err))
     assert.matches(pattern, err.message)
     assert.equal(before, sim:stats().requests)
@@ -94,14 +73,14 @@ describe("c.roles changes", function()
       local created = c.roles:create(copy)
       assert.are_not.equal(original.id, created.id)
       assert.equal("[]", core.json_encode(created.entitlements))
-      assert.equal(canon(original.accessProfiles), canon(created.accessProfiles))
-      assert.equal(canon(original.membership), canon(created.membership))
-      assert.equal(canon(original.dimensionRefs), canon(created.dimensionRefs))
-      assert.equal(canon(original.accessRequestConfig), canon(created.accessRequestConfig))
+      assert.equal(H.canon(original.accessProfiles), H.canon(created.accessProfiles))
+      assert.equal(H.canon(original.membership), H.canon(created.membership))
+      assert.equal(H.canon(original.dimensionRefs), H.canon(created.dimensionRefs))
+      assert.equal(H.canon(original.accessRequestConfig), H.canon(created.accessRequestConfig))
     end)
 
     it("surfaces ISC's message when the tenant refuses the role", function()
-      local err = catch(c.roles.create, c.roles, { name = "No Owner" })
+      local err = H.catch(c.roles.create, c.roles, { name = "No Owner" })
       assert.equal(400, err.status)
       assert.matches("owner", err.message)
     end)
@@ -121,7 +100,7 @@ describe("c.roles changes", function()
       })
       assert.equal(not role.requestable, patched.requestable)
       assert.equal("Patched by the spec", patched.description)
-      assert.equal(1, hits(sim, "PATCH /v2024/roles/{id}"))
+      assert.equal(1, H.hits(sim, "PATCH /v2024/roles/{id}"))
     end)
 
     it("round-trips a fetched role's empty arrays and nulls through get, change and patch", function()
@@ -139,7 +118,7 @@ describe("c.roles changes", function()
       assert.equal("[]", core.json_encode(patched.segments))
       assert.equal("[]", core.json_encode(patched.additionalOwners))
       assert.equal(isc.null, patched.description)
-      assert.equal(canon(role.membership), canon(patched.membership))
+      assert.equal(H.canon(role.membership), H.canon(patched.membership))
       local again = c.roles:get(role.id)
       assert.equal("[]", core.json_encode(again.segments))
       assert.equal(isc.null, again.description)
@@ -157,7 +136,7 @@ describe("c.roles changes", function()
         { op = "add", path = "/entitlements/-", value = { type = "ENTITLEMENT", id = ent.id } },
       })
       assert.equal(ent.id, patched.entitlements[#patched.entitlements].id)
-      local err = catch(c.roles.patch, c.roles, role.id, {
+      local err = H.catch(c.roles.patch, c.roles, role.id, {
         { op = "test", path = "/name", value = "Not " .. role.name },
         { op = "replace", path = "/enabled", value = false },
       })
@@ -190,20 +169,20 @@ describe("c.roles changes", function()
     it("deletes a role; it then answers 404", function()
       local role = some_role()
       assert.is_nil(c.roles:delete(role.id))
-      assert.equal(404, catch(c.roles.get, c.roles, role.id).status)
-      assert.equal(404, catch(c.roles.delete, c.roles, role.id).status)
+      assert.equal(404, H.catch(c.roles.get, c.roles, role.id).status)
+      assert.equal(404, H.catch(c.roles.delete, c.roles, role.id).status)
     end)
   end)
 
   describe("bulk_delete", function()
     it("deletes 120 roles in three requests of at most 50 ids", function()
-      local doomed = ids_of(c.roles:list({ max = 120 }):collect())
+      local doomed = H.ids_of(c.roles:list({ max = 120 }):collect())
       local task, tasks = c.roles:bulk_delete(doomed)
       assert.equal("TASK_RESULT", task.type)
       assert.is_string(task.id)
       assert.equal(3, #tasks)
       assert.equal(task, tasks[1])
-      assert.equal(3, hits(sim, "POST /v2024/roles/bulk-delete"))
+      assert.equal(3, H.hits(sim, "POST /v2024/roles/bulk-delete"))
       sim:advance(5) -- ISC deletes in the background
       assert.equal(80, c.roles:list():count())
       local left = {}
@@ -212,16 +191,16 @@ describe("c.roles changes", function()
     end)
 
     it("sends a repeated id once", function()
-      local ids = ids_of(c.roles:list({ max = 50 }):collect())
+      local ids = H.ids_of(c.roles:list({ max = 50 }):collect())
       ids[#ids + 1] = ids[1]
       local _, tasks = c.roles:bulk_delete(ids)
       assert.equal(1, #tasks)
     end)
 
     it("reports which batches went through when a later one is refused", function()
-      local ids = ids_of(c.roles:list({ max = 60 }):collect())
+      local ids = H.ids_of(c.roles:list({ max = 60 }):collect())
       ids[55] = "0000000000000000000000000000dead"
-      local err = catch(c.roles.bulk_delete, c.roles, ids)
+      local err = H.catch(c.roles.bulk_delete, c.roles, ids)
       assert.equal(400, err.status)
       assert.equal("400.1.404 Referenced object not found", err.detail_code)
       assert.equal(1, #err.accepted)
@@ -251,11 +230,11 @@ describe("c.roles changes", function()
       assert.is_nil(metadata(c.roles:get(role.id)).iscCsp)
       -- removing a value the role lacks is no error
       c.roles:remove_metadata(role.id, "iscCsp", "production")
-      assert.equal(1, hits(sim, "POST /v2024/roles/{id}/access-model-metadata/{attributeKey}/values/{attributeValue}"))
+      assert.equal(1, H.hits(sim, "POST /v2024/roles/{id}/access-model-metadata/{attributeKey}/values/{attributeValue}"))
     end)
 
     it("surfaces ISC's message for an unknown attribute", function()
-      local err = catch(c.roles.add_metadata, c.roles, some_role().id, "noSuchKey", "x")
+      local err = H.catch(c.roles.add_metadata, c.roles, some_role().id, "noSuchKey", "x")
       assert.equal(400, err.status)
       assert.matches("noSuchKey", err.message)
     end)
@@ -284,12 +263,12 @@ describe("c.roles changes", function()
     end
 
     it("updates roles by ids, listed as unfinished until it completes", function()
-      local ids = ids_of(c.roles:list({ max = 3 }):collect())
+      local ids = H.ids_of(c.roles:list({ max = 3 }):collect())
       local job = c.roles:bulk_update_metadata { ids = ids, operation = "ADD", values = values }
       assert.is_string(job.id)
       assert.equal("CREATED", job.status)
-      assert.equal(1, hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/ids"))
-      assert.same({ job.id }, ids_of(c.roles:bulk_update_statuses()))
+      assert.equal(1, H.hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/ids"))
+      assert.same({ job.id }, H.ids_of(c.roles:bulk_update_statuses()))
       assert.same({ "CREATED", "PRE_PROCESS", "CHUNK_PROCESSING", "COMPLETED" }, completes(job))
       assert.same({}, c.roles:bulk_update_statuses())
       for _, id in ipairs(ids) do
@@ -300,7 +279,7 @@ describe("c.roles changes", function()
     end)
 
     it("updates the roles a filter picks; replace_scope ATTRIBUTE keeps their other metadata", function()
-      local picked = ids_of(c.roles:list({ max = 3 }):collect())
+      local picked = H.ids_of(c.roles:list({ max = 3 }):collect())
       local filters = string.format('id in ("%s", "%s", "%s")', picked[1], picked[2], picked[3])
       for _, id in ipairs(picked) do c.roles:add_metadata(id, "costCenter", "cc2000") end
       completes(c.roles:bulk_update_metadata {
@@ -310,7 +289,7 @@ describe("c.roles changes", function()
         filters = filters, operation = "replace", replace_scope = "attribute",
         values = { { attribute = "iscPrivacy", values = { "confidential" } } },
       })
-      assert.equal(2, hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/filter"))
+      assert.equal(2, H.hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/filter"))
       local n = 0
       for role in c.roles:list { filters = filters } do
         assert.same({ "confidential" }, metadata(role).iscPrivacy)
@@ -327,7 +306,7 @@ describe("c.roles changes", function()
           textQuery = { terms = { name }, fields = { "name" }, matchAny = false, contains = false } },
         operation = "ADD", values = { { attribute = "iscCsp", values = { "staging" } } },
       }
-      assert.equal(1, hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/query"))
+      assert.equal(1, H.hits(sim, "POST /v2024/roles/access-model-metadata/bulk-update/query"))
       completes(job)
       local found = c.roles:list({ filters = string.format("name eq %q", name) }):collect()
       assert.same({ "staging" }, metadata(found[1]).iscCsp)

@@ -3,24 +3,7 @@
 -- any request. Against the simulated tenant; changes are in
 -- roles_changes_spec.lua.
 local isc = require "isc"
-local core = require "isc.core"
 local H = require "helpers"
-
--- A value's JSON with sorted keys, to compare two documents.
-local function canon(v)
-  return core.json_encode(v, { sort_keys = true })
-end
-
-local function catch(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, "expected an error")
-  return err
-end
-
--- Requests the simulator answered on one route ("GET /v2024/roles").
-local function hits(sim, route)
-  return sim:stats().by_route[route] or 0
-end
 
 -- A client that also records the URL of every request it sends.
 local function traced_client(sim, opts)
@@ -31,12 +14,6 @@ local function traced_client(sim, opts)
   end }
   for k, v in pairs(opts or {}) do o[k] = v end
   return H.sim_client(sim, o), urls
-end
-
-local function ids_of(list)
-  local out = {}
-  for i, x in ipairs(list) do out[i] = x.id end
-  return out
 end
 
 describe("c.roles listings", function()
@@ -50,7 +27,7 @@ describe("c.roles listings", function()
 
   describe("list", function()
     it("walks every role once, in pages of 50, with no request past the end", function()
-      local before = hits(sim, "GET /v2024/roles")
+      local before = H.hits(sim, "GET /v2024/roles")
       local seen, n = {}, 0
       for role in c.roles:list() do
         assert.is_nil(seen[role.id], "role listed twice: " .. role.id)
@@ -58,19 +35,19 @@ describe("c.roles listings", function()
         n = n + 1
       end
       assert.equal(120, n)
-      assert.equal(3, hits(sim, "GET /v2024/roles") - before) -- 50 + 50 + 20
+      assert.equal(3, H.hits(sim, "GET /v2024/roles") - before) -- 50 + 50 + 20
     end)
 
     it("stops at a known total after full pages: 120 roles in pages of 40 take 3 requests", function()
-      local before = hits(sim, "GET /v2024/roles")
+      local before = H.hits(sim, "GET /v2024/roles")
       assert.equal(120, #c.roles:list({ limit = 40 }):collect())
-      assert.equal(3, hits(sim, "GET /v2024/roles") - before)
+      assert.equal(3, H.hits(sim, "GET /v2024/roles") - before)
     end)
 
     it("returns the same roles in the same order as one big collect", function()
       local paged = {}
       for role in c.roles:list { limit = 7 } do paged[#paged + 1] = role.id end
-      assert.same(ids_of(c.roles:list():collect()), paged)
+      assert.same(H.ids_of(c.roles:list():collect()), paged)
     end)
 
     it("sends filters and sorters as ISC's parameters, with spaces and quotes encoded", function()
@@ -89,24 +66,24 @@ describe("c.roles listings", function()
     end)
 
     it("takes sorters as a string too, comma-separated", function()
-      local by_list = ids_of(c.roles:list({ sorters = { "name", "-created" }, max = 30 }):collect())
-      local by_string = ids_of(c.roles:list({ sorters = "name,-created", max = 30 }):collect())
+      local by_list = H.ids_of(c.roles:list({ sorters = { "name", "-created" }, max = 30 }):collect())
+      local by_string = H.ids_of(c.roles:list({ sorters = "name,-created", max = 30 }):collect())
       assert.same(by_list, by_string)
     end)
 
     it("yields nothing, after one request, when no role matches", function()
-      local before = hits(sim, "GET /v2024/roles")
+      local before = H.hits(sim, "GET /v2024/roles")
       local n = 0
       for _ in c.roles:list { filters = 'name eq "No such role anywhere"' } do n = n + 1 end
       assert.equal(0, n)
-      assert.equal(1, hits(sim, "GET /v2024/roles") - before)
+      assert.equal(1, H.hits(sim, "GET /v2024/roles") - before)
     end)
 
     it("stops after max items, in the middle of a page, asking only for what it needs", function()
       local tc, urls = traced_client(sim)
       local got = tc.roles:list({ limit = 5, max = 7 }):collect()
       assert.equal(7, #got)
-      assert.same(ids_of(c.roles:list({ max = 7 }):collect()), ids_of(got))
+      assert.same(H.ids_of(c.roles:list({ max = 7 }):collect()), H.ids_of(got))
       assert.equal(2, #urls)
       assert.matches("limit=5", urls[1])
       assert.matches("limit=2", urls[2])
@@ -114,13 +91,13 @@ describe("c.roles listings", function()
     end)
 
     it("starts at an offset", function()
-      local all = ids_of(c.roles:list():collect())
-      local from = ids_of(c.roles:list({ offset = 115 }):collect())
+      local all = H.ids_of(c.roles:list():collect())
+      local from = H.ids_of(c.roles:list({ offset = 115 }):collect())
       assert.same({ all[116], all[117], all[118], all[119], all[120] }, from)
     end)
 
     it("surfaces ISC's message when the tenant refuses a filter (HTTP 400)", function()
-      local err = catch(function()
+      local err = H.catch(function()
         for _ in c.roles:list { filters = 'description eq "x"' } do end
       end)
       assert.is_true(isc.is_error(err, "api"))
@@ -150,11 +127,11 @@ describe("c.roles listings", function()
       assert.truthy(urls[1]:find("for-segment-ids=" .. wanted[1] .. "%2C" .. wanted[2], 1, true), urls[1])
       assert.matches("include%-unsegmented=false", urls[1])
       local as_string = tc.roles:list({ for_segment_ids = wanted[1] .. "," .. wanted[2], include_unsegmented = false }):collect()
-      assert.same(ids_of(got), ids_of(as_string))
+      assert.same(H.ids_of(got), H.ids_of(as_string))
     end)
 
     it("sends for_subadmin as for-subadmin (the tenant answers for the client, which is no sub-admin)", function()
-      local err = catch(function() c.roles:list({ for_subadmin = "me" }):next() end)
+      local err = H.catch(function() c.roles:list({ for_subadmin = "me" }):next() end)
       assert.equal(400, err.status)
       assert.matches("for%-subadmin", err.message)
     end)
@@ -181,23 +158,23 @@ describe("c.roles listings", function()
   describe("search", function()
     it("posts the filters in the body, with sorters and paging in the query", function()
       local tc, urls = traced_client(sim)
-      local before = hits(sim, "POST /v2024/roles/filter")
+      local before = H.hits(sim, "POST /v2024/roles/filter")
       local got = tc.roles:search({ filters = 'requestable eq true', sorters = "name" }):collect()
       assert.is_true(#got > 0)
       for i, role in ipairs(got) do
         assert.is_true(role.requestable)
         if i > 1 then assert.is_true(got[i - 1].name <= role.name) end
       end
-      assert.equal(#ids_of(c.roles:list({ filters = "requestable eq true" }):collect()), #got)
+      assert.equal(#H.ids_of(c.roles:list({ filters = "requestable eq true" }):collect()), #got)
       assert.is_nil(urls[1]:find("filters=", 1, true))
       assert.matches("limit=50", urls[1])
-      assert.equal(1, hits(sim, "POST /v2024/roles/filter") - before)
+      assert.equal(1, H.hits(sim, "POST /v2024/roles/filter") - before)
     end)
 
     it("pages up to 250 at a time", function()
-      local before = hits(sim, "POST /v2024/roles/filter")
+      local before = H.hits(sim, "POST /v2024/roles/filter")
       assert.equal(120, #c.roles:search({ limit = 250 }):collect())
-      assert.equal(1, hits(sim, "POST /v2024/roles/filter") - before)
+      assert.equal(1, H.hits(sim, "POST /v2024/roles/filter") - before)
     end)
 
     it("matches access-model metadata: a key with values, or a key alone", function()
@@ -249,14 +226,14 @@ describe("c.roles listings", function()
     it("filters, sorts and pages them", function()
       local all = c.roles:assigned_identities(role_id, { sorters = "name" }):collect()
       local paged = c.roles:assigned_identities(role_id, { sorters = "name", limit = 1 }):collect()
-      assert.same(ids_of(all), ids_of(paged))
+      assert.same(H.ids_of(all), H.ids_of(paged))
       local first = all[1]
       local one = c.roles:assigned_identities(role_id, { filters = string.format('id eq "%s"', first.id) }):collect()
-      assert.same({ first.id }, ids_of(one))
+      assert.same({ first.id }, H.ids_of(one))
     end)
 
     it("raises a 404 for an unknown role", function()
-      local err = catch(function() c.roles:assigned_identities("0000000000000000000000000000dead"):collect() end)
+      local err = H.catch(function() c.roles:assigned_identities("0000000000000000000000000000dead"):collect() end)
       assert.equal(404, err.status)
     end)
   end)
@@ -270,7 +247,7 @@ describe("c.roles listings", function()
       for r in c.roles:list() do
         if #r.entitlements > 0 then role = r break end
       end
-      local bare = catch(c.request, c, "GET", "/v2024/roles/" .. role.id .. "/entitlements")
+      local bare = H.catch(c.request, c, "GET", "/v2024/roles/" .. role.id .. "/entitlements")
       assert.equal(400, bare.status)
       local tc, urls = traced_client(sim)
       local got = tc.roles:entitlements(role.id):collect()
@@ -286,7 +263,7 @@ describe("c.roles listings", function()
       end
       local want = role.entitlements[1].id
       local got = c.roles:entitlements(role.id, { filters = string.format('id eq "%s"', want) }):collect()
-      assert.same({ want }, ids_of(got))
+      assert.same({ want }, H.ids_of(got))
     end)
   end)
 
@@ -296,11 +273,11 @@ describe("c.roles listings", function()
       local role = c.roles:get(listed.id)
       assert.equal(listed.id, role.id)
       assert.equal(listed.name, role.name)
-      assert.equal(canon(listed), canon(role))
+      assert.equal(H.canon(listed), H.canon(role))
     end)
 
     it("raises an api error with status 404 for an unknown id", function()
-      local err = catch(c.roles.get, c.roles, "0000000000000000000000000000dead")
+      local err = H.catch(c.roles.get, c.roles, "0000000000000000000000000000dead")
       assert.is_true(isc.is_error(err, "api"))
       assert.equal(404, err.status)
       assert.equal("GET", err.method)
@@ -308,7 +285,7 @@ describe("c.roles listings", function()
     end)
 
     it("escapes the id into the path", function()
-      local err = catch(c.roles.get, c.roles, "a/b c")
+      local err = H.catch(c.roles.get, c.roles, "a/b c")
       assert.equal("/v2024/roles/a%2Fb%20c", err.path)
     end)
   end)
@@ -316,13 +293,13 @@ describe("c.roles listings", function()
   describe("under the per-api layout", function()
     it("lists, searches and gets under /roles/v1", function()
       local pc = H.sim_client(sim, { layout = "per-api" })
-      local before_list, before_search = hits(sim, "GET /roles/v1"), hits(sim, "POST /roles/v1/filter")
+      local before_list, before_search = H.hits(sim, "GET /roles/v1"), H.hits(sim, "POST /roles/v1/filter")
       local first = pc.roles:list({ max = 2 }):collect()
       assert.equal(2, #first)
       assert.equal(first[1].id, pc.roles:get(first[1].id).id)
       assert.equal(2, #pc.roles:search({ max = 2 }):collect())
-      assert.equal(1, hits(sim, "GET /roles/v1") - before_list)
-      assert.equal(1, hits(sim, "POST /roles/v1/filter") - before_search)
+      assert.equal(1, H.hits(sim, "GET /roles/v1") - before_list)
+      assert.equal(1, H.hits(sim, "POST /roles/v1/filter") - before_search)
     end)
   end)
 end)
@@ -339,7 +316,7 @@ describe("c.roles argument checks", function()
   -- Asserts that f raises an argument error matching pattern, without a request.
   local function refused(pattern, f, ...)
     local before = sim:stats().requests
-    local err = catch(f, ...)
+    local err = H.catch(f, ...)
     assert.is_true(isc.is_error(err, "argument"), "expected an argument error, got " .. tostring(err))
     assert.matches(pattern, err.message)
     assert.equal(before, sim:stats().requests)

@@ -77,4 +77,28 @@ function H.sim_client(sim, opts)
   return c, slept
 end
 
+--- Calls f(...) expecting it to raise; returns the error.
+function H.catch(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error")
+  return err
+end
+
+--- A value's JSON with sorted keys, to compare two documents.
+function H.canon(v)
+  return require("isc.core").json_encode(v, { sort_keys = true })
+end
+
+--- Requests the simulator answered on one route ("GET /v2024/roles").
+function H.hits(sim, route)
+  return sim:stats().by_route[route] or 0
+end
+
+--- The ids of a list of objects.
+function H.ids_of(list)
+  local out = {}
+  for i, x in ipairs(list) do out[i] = x.id end
+  return out
+end
+
 return H
