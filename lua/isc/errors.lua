@@ -10,9 +10,9 @@ local mt = core.error_mt
 --- network (method, url, cause, curl_code), bad_response (status, method, path, body_start),
 --- config (looked_at), argument, timeout (last_status, last_error, timeout, elapsed, polls),
 --- interrupted (signal), already_running (running_id, cause: a propagation or a --lock),
---- propagation_failed (propagation_id, stage, failure_reason, last_status).
+--- propagation_failed (propagation_id, stage, failure_reason, last_status), sim (the simulator: status).
 M.kinds = { "api", "network", "bad_response", "config", "argument", "timeout", "interrupted",
-  "already_running", "propagation_failed" }
+  "already_running", "propagation_failed", "sim" }
 
 local reasons = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",

@@ -1,0 +1,154 @@
+-- Limits and faults of the simulated tenant, over plain HTTP: the gateway's
+-- rate limit (fixed windows per client and API version on the simulator's
+-- clock, 429 with Retry-After) and each injected fault kind, reproducible
+-- for a given fault seed.
+local openapi = require "openapi_check"
+local sim_api = require "sim_api"
+
+local EPOCH = 1800000000 -- a multiple of 10: rate windows start exactly here
+
+describe("the simulated tenant's limits and faults", function()
+  local sim, api
+
+  setup(function()
+    sim = require("isc.sim").start { roles = 20, identities = 10, seed = 3 }
+    api = sim_api.new(sim)
+  end)
+  teardown(function() sim:stop() end)
+  before_each(function()
+    sim:reset()
+    sim:freeze(true)
+    sim:admin("POST", "clock", { set = EPOCH })
+    api.cached_token = nil
+  end)
+
+  local function get(path) return api:call("GET", path or "/v2024/roles", { query = { limit = 1 } }) end
+
+  describe("rate limit", function()
+    it("answers 429 with Retry-After (seconds to the window's end) past the limit", function()
+      sim:configure { rate_limit = "3/10s" }
+      for _ = 1, 3 do assert.equal(200, (get())) end
+      local status, body, headers = get()
+      assert.equal(429, status)
+      assert.same({ message = " Rate Limit Exceeded " }, body)
+      assert.same({}, openapi.errors("roles", "listRolesV1_429_response", body))
+      assert.equal("10", headers["retry-after"])
+      sim:advance(4)
+      assert.equal("6", select(3, get())["retry-after"])
+    end)
+
+    it("lets requests through again once the window has passed", function()
+      sim:configure { rate_limit = "2/10s" }
+      get()
+      get()
+      assert.equal(429, (get()))
+      sim:advance(10)
+      assert.equal(200, (get()))
+      assert.equal(200, (get()))
+      assert.equal(429, (get()))
+      assert.equal(2, sim:stats().rate_limited)
+    end)
+
+    it("counts each API version separately, and never the token endpoint", function()
+      sim:configure { rate_limit = "2/10s" }
+      api:new_token()
+      get("/v2024/roles")
+      get("/v2024/roles")
+      assert.equal(429, (get("/v2024/roles")))
+      assert.equal(200, (get("/roles/v1")))
+      assert.equal(200, (get("/v2025/roles")))
+      local status = api:call("GET", "/v2025/role-propagation/is-running", { experimental = true })
+      assert.equal(200, status)
+      for _ = 1, 5 do api:new_token() end
+    end)
+
+    it("takes windows in minutes too", function()
+      sim:configure { rate_limit = "1/1m" }
+      get()
+      assert.equal("60", select(3, get())["retry-after"])
+    end)
+  end)
+
+  describe("faults", function()
+    it("http500 answers 500 with an ErrorResponseDto", function()
+      sim:configure { faults = "http500=1" }
+      local status, body = get()
+      assert.equal(500, status)
+      assert.same({}, openapi.errors("roles", "errorresponsedto", body))
+      assert.equal("500.0 Internal Fault", body.detailCode)
+      assert.equal("An internal fault occurred.", sim_api.message(body))
+      assert.equal(1, sim:stats().faults.http500)
+    end)
+
+    it("http503 answers 503", function()
+      sim:configure { faults = "http503=1" }
+      local status, body = get()
+      assert.equal(503, status)
+      assert.equal("503 Service Unavailable", body.detailCode)
+    end)
+
+    it("http429 answers 429 with Retry-After: 1", function()
+      sim:configure { faults = "http429=1" }
+      local status, body, headers = get()
+      assert.equal(429, status)
+      assert.same({ message = " Rate Limit Exceeded " }, body)
+      assert.equal("1", headers["retry-after"])
+    end)
+
+    it("reset drops the connection without an answer", function()
+      sim:configure { faults = "reset=1" }
+      local ok, err = pcall(get)
+      assert.is_false(ok)
+      assert.equal("network", err.kind)
+      assert.equal("reset", err.cause)
+      -- libcurl retries once on a fresh connection when a reused one dies
+      assert.is_true(sim:stats().faults.reset >= 1)
+    end)
+
+    it("truncate cuts the body short after doing the work", function()
+      local owner = select(2, get())[1].owner.id
+      sim:configure { faults = "truncate=1" }
+      local ok, err = pcall(api.call, api, "POST", "/v2024/roles", { json = { name = "Half Sent", owner = { id = owner } } })
+      assert.is_false(ok)
+      assert.equal("truncated", err.cause)
+      sim:configure { faults = false }
+      local _, page = api:call("GET", "/v2024/roles", { query = { filters = 'name eq "Half Sent"' } })
+      assert.equal(1, #page, "the role was created")
+    end)
+
+    it("slow answers normally, after slow_seconds", function()
+      sim:configure { faults = "slow=1", slow_seconds = 0.05 }
+      assert.equal(200, (get()))
+      assert.equal(1, sim:stats().faults.slow)
+    end)
+
+    it("never touches the token endpoint or the control API", function()
+      sim:configure { faults = "http500=1" }
+      api:new_token()
+      assert.is_number(sim:now())
+    end)
+
+    it("follows the same sequence for the same fault seed, and another for another seed", function()
+      local function run(seed)
+        sim:configure { faults = "http500=0.2,http503=0.2,http429=0.1", fault_seed = seed }
+        local out = {}
+        for i = 1, 40 do out[i] = (get()) end
+        return table.concat(out, " ")
+      end
+      api:token()
+      local a = run(7)
+      local b = run(7)
+      assert.equal(a, b)
+      assert.is_not.equal(a, run(8))
+      assert.matches("500", a)
+      assert.matches("503", a)
+      assert.matches("200", a)
+    end)
+
+    it("are off after a reset", function()
+      sim:configure { faults = "http500=1" }
+      sim:reset()
+      assert.equal(200, (get()))
+    end)
+  end)
+end)
