@@ -114,7 +114,7 @@ describe("isclua", function()
   end)
 
   it("is a module that a stock lua5.4 can require", function()
-    local code, out = H.sh("lua5.4 -e \"local isc = require 'isc'; print(isc.version, require('isc.core').version)\"")
+    local code, out = H.sh(H.stock_lua() .. " -e \"local isc = require 'isc'; print(isc.version, require('isc.core').version)\"")
     assert.equal(0, code)
     assert.matches("^%d+%.%d+%.%d+\t%d+%.%d+%.%d+\n$", out)
   end)

@@ -198,7 +198,7 @@ describe("core.wait", function()
         }
         ]] .. body)
       -- A stock lua5.4 loading a sanitized core.so needs the runtimes preloaded.
-      local code, out, err = H.sh("lua5.4 " .. H.shell_quote(script), { env = { LD_PRELOAD = os.getenv("LD_PRELOAD") } })
+      local code, out, err = H.sh(H.stock_lua() .. " " .. H.shell_quote(script))
       os.remove(script)
       return code, out, err
     end

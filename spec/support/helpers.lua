@@ -46,6 +46,14 @@ function H.sh(cmd, opts)
   return code, o, e
 end
 
+--- The stock lua5.4 as a command line: under `make asan` it gets back the
+--- sanitizer runtimes (which H.sh keeps from other programs) so that it can
+--- load the instrumented core.so.
+function H.stock_lua()
+  local preload = os.getenv("LD_PRELOAD")
+  return preload and ("LD_PRELOAD=" .. H.shell_quote(preload) .. " lua5.4") or "lua5.4"
+end
+
 --- Runs build/isclua with the given arguments (a list, each quoted).
 function H.isclua(argv, opts)
   local words = { H.shell_quote(H.bin) }
