@@ -21,7 +21,11 @@ CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 HOST_OBJ := $(HOST_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 HEADERS  := $(wildcard src/*/*.h)
 
-.PHONY: all bootstrap demo test asan bench valgrind clean
+PREFIX  ?= /usr/local
+LUA_SHARE := $(PREFIX)/share/lua/5.4
+LUA_LIB   := $(PREFIX)/lib/lua/5.4
+
+.PHONY: all bootstrap demo test asan bench valgrind install clean
 all: $(BUILD)/isclua $(BUILD)/isc/core.so
 
 bootstrap:
@@ -63,6 +67,13 @@ valgrind: bootstrap all
 
 bench: bootstrap all
 	@scripts/bench $(BUILD)
+
+# The binary carries its Lua sources; the module and its Lua files are for
+# other Lua 5.4 programs (stock lua5.4 finds them on its default paths).
+install: all
+	install -D -m 755 $(BUILD)/isclua $(DESTDIR)$(PREFIX)/bin/isclua
+	install -D -m 644 $(BUILD)/isc/core.so $(DESTDIR)$(LUA_LIB)/isc/core.so
+	cd lua && find isc -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_SHARE)/{} \;
 
 clean:
 	rm -rf build build-asan

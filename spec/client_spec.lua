@@ -13,12 +13,7 @@ end
 
 describe("a client of the simulated tenant", function()
   local sim
-
-  setup(function()
-    sim = require("isc.sim").start { roles = 321, identities = 40, seed = 7 }
-  end)
-  teardown(function() sim:stop() end)
-  before_each(function() sim:reset() end)
+  H.shared_sim({ roles = 321, identities = 40, seed = 7 }, function(s) sim = s end, { reset = true })
 
   it("fetches one token for many calls", function()
     local c = H.sim_client(sim)

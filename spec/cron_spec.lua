@@ -3,6 +3,7 @@
 -- process; the ones that must be held open or signalled run on a terminal.
 local core = require "isc.core"
 local cli = require "isc.cli"
+local H = require "helpers"
 local run = require "cron_run"
 local pty = require "repl_pty"
 
@@ -20,14 +21,7 @@ end
 
 describe("exit codes", function()
   local sim
-
-  lazy_setup(function()
-    sim = require("isc.sim").start { roles = 5, seed = 3 }
-  end)
-
-  lazy_teardown(function()
-    sim:stop()
-  end)
+  H.shared_sim({ roles = 5, seed = 3 }, function(s) sim = s end, { lazy = true })
 
   it("are documented in --help and fixed in isc.cli", function()
     assert.same({
@@ -192,14 +186,7 @@ end)
 
 describe("--dry-run", function()
   local sim
-
-  lazy_setup(function()
-    sim = require("isc.sim").start { roles = 12, seed = 5 }
-  end)
-
-  lazy_teardown(function()
-    sim:stop()
-  end)
+  H.shared_sim({ roles = 12, seed = 5 }, function(s) sim = s end, { lazy = true })
 
   it("logs every mutating call instead of sending it, while reads still reach the tenant", function()
     local script = [[
@@ -241,17 +228,12 @@ end)
 
 describe("examples/cron/nightly-roles.lua", function()
   local sim, c, empty
-
-  lazy_setup(function()
-    sim = require("isc.sim").start { roles = 6, seed = 9 }
+  H.shared_sim({ roles = 6, seed = 9 }, function(s)
+    sim = s
     c = require("isc").client { base_url = sim.url, client_id = sim.client_id, client_secret = sim.client_secret }
     local owner = c.roles:list():next().owner
     empty = c.roles:create { name = "Grants Nothing", owner = owner, enabled = true }
-  end)
-
-  lazy_teardown(function()
-    sim:stop()
-  end)
+  end, { lazy = true })
 
   it("rehearsed with --dry-run, reports the role it would disable and changes nothing", function()
     local before = sim:stats().mutating

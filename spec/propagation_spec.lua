@@ -19,12 +19,8 @@ end
 
 describe("c.propagation", function()
   local sim
-
-  setup(function()
-    sim = require("isc.sim").start { roles = 10, identities = 10, seed = 5, propagation_stage_seconds = STAGE }
-  end)
-  teardown(function() sim:stop() end)
-  before_each(function() sim:reset() end)
+  H.shared_sim({ roles = 10, identities = 10, seed = 5, propagation_stage_seconds = STAGE },
+    function(s) sim = s end, { reset = true })
 
   it("starts a propagation, reads its status and sees it in is-running", function()
     local c = H.sim_client(sim)

@@ -2,6 +2,7 @@
 -- isclua itself on a pseudo-terminal (line editing, completion, history,
 -- Ctrl-C and Ctrl-D as a user meets them).
 local config = require "isc.config"
+local H = require "helpers"
 local repl = require "isc.repl"
 local pty = require "repl_pty"
 local run = require "cron_run"
@@ -269,14 +270,7 @@ end)
 
 describe("isclua on a terminal", function()
   local sim, state_dir
-
-  lazy_setup(function()
-    sim = require("isc.sim").start { roles = 8, seed = 11, propagation_stage_seconds = 3600 }
-  end)
-
-  lazy_teardown(function()
-    sim:stop()
-  end)
+  H.shared_sim({ roles = 8, seed = 11, propagation_stage_seconds = 3600 }, function(s) sim = s end, { lazy = true })
 
   before_each(function()
     local _

@@ -17,25 +17,11 @@ end
 
 describe("c.roles changes", function()
   local sim, c
+  H.shared_sim({ roles = 200, identities = 40, seed = 21, bulk_delete_seconds = 5, bulk_update_stage_seconds = 10 },
+    function(s) sim = s end, { reset = true })
+  before_each(function() c = H.sim_client(sim) end)
 
-  setup(function()
-    sim = require("isc.sim").start { roles = 200, identities = 40, seed = 21, bulk_delete_seconds = 5,
-      bulk_update_stage_seconds = 10 }
-  end)
-  teardown(function() sim:stop() end)
-  before_each(function()
-    sim:reset()
-    c = H.sim_client(sim)
-  end)
-
-  -- Asserts that f raises an argument error matching pattern, without a request.
-  local function refused(pattern, f, ...)
-    local before = sim:stats().requests
-    local err = H.catch(f, ...)
-    assert.is_true(isc.is_error(err, "argument"), "expected an argument error, got " .. tostring(err))
-    assert.matches(pattern, err.message)
-    assert.equal(before, sim:stats().requests)
-  end
+  local function refused(...) return H.refused(sim, ...) end
 
   local function some_role()
     return c.roles:list({ max = 1 }):collect()[1]

@@ -18,12 +18,7 @@ end
 
 describe("c.roles listings", function()
   local sim, c
-
-  setup(function()
-    sim = require("isc.sim").start { roles = 120, identities = 60, seed = 11 }
-    c = H.sim_client(sim)
-  end)
-  teardown(function() sim:stop() end)
+  H.shared_sim({ roles = 120, identities = 60, seed = 11 }, function(s) sim, c = s, H.sim_client(s) end)
 
   describe("list", function()
     it("walks every role once, in pages of 50, with no request past the end", function()
@@ -306,21 +301,9 @@ end)
 
 describe("c.roles argument checks", function()
   local sim, c
+  H.shared_sim({ roles = 5, identities = 5, seed = 3 }, function(s) sim, c = s, H.sim_client(s) end)
 
-  setup(function()
-    sim = require("isc.sim").start { roles = 5, identities = 5, seed = 3 }
-    c = H.sim_client(sim)
-  end)
-  teardown(function() sim:stop() end)
-
-  -- Asserts that f raises an argument error matching pattern, without a request.
-  local function refused(pattern, f, ...)
-    local before = sim:stats().requests
-    local err = H.catch(f, ...)
-    assert.is_true(isc.is_error(err, "argument"), "expected an argument error, got " .. tostring(err))
-    assert.matches(pattern, err.message)
-    assert.equal(before, sim:stats().requests)
-  end
+  local function refused(...) return H.refused(sim, ...) end
 
   it("refuses a limit above each endpoint's maximum, naming the option", function()
     refused("roles:list: option 'limit' must be between 1 and 50", c.roles.list, c.roles, { limit = 51 })

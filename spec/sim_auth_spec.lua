@@ -25,16 +25,8 @@ end
 
 describe("the simulated tenant's /oauth/token", function()
   local sim, api
-
-  setup(function()
-    sim = require("isc.sim").start { roles = 3, identities = 3, seed = 1 }
-    api = sim_api.new(sim)
-  end)
-  teardown(function() sim:stop() end)
-  before_each(function()
-    sim:reset()
-    sim:freeze(true)
-  end)
+  H.shared_sim({ roles = 3, identities = 3, seed = 1 }, function(s) sim, api = s, sim_api.new(s) end,
+    { reset = true, freeze = true })
 
   local function token_request(req)
     local status, _, body = sim:request {

@@ -54,15 +54,9 @@ describe("require('isc.sim')", function()
 
   describe("on a running simulator", function()
     local sim, api
-    setup(function()
-      sim = isc_sim.start { roles = 30, identities = 10, seed = 5 }
-      api = sim_api.new(sim)
-    end)
-    teardown(function() sim:stop() end)
-    before_each(function()
-      sim:reset()
-      api.cached_token = nil
-    end)
+    H.shared_sim({ roles = 30, identities = 10, seed = 5 }, function(s) sim, api = s, sim_api.new(s) end,
+      { reset = true })
+    before_each(function() api.cached_token = nil end)
 
     it("has a clock that runs with real time plus an offset the specs move", function()
       local now = sim:now()

@@ -2,6 +2,7 @@
 -- rate limit (fixed windows per client and API version on the simulator's
 -- clock, 429 with Retry-After) and each injected fault kind, reproducible
 -- for a given fault seed.
+local H = require "helpers"
 local openapi = require "openapi_check"
 local sim_api = require "sim_api"
 
@@ -9,18 +10,10 @@ local EPOCH = 1800000000 -- a multiple of 10: rate windows start exactly here
 
 describe("the simulated tenant's limits and faults", function()
   local sim, api
-
-  setup(function()
-    sim = require("isc.sim").start { roles = 20, identities = 10, seed = 3 }
-    api = sim_api.new(sim)
-  end)
-  teardown(function() sim:stop() end)
-  before_each(function()
-    sim:reset()
-    sim:freeze(true)
-    sim:admin("POST", "clock", { set = EPOCH })
-    api.cached_token = nil
-  end)
+  H.shared_sim({ roles = 20, identities = 10, seed = 3 }, function(s) sim, api = s, sim_api.new(s) end,
+    { reset = true, freeze = true, clock = EPOCH })
+  -- Each spec starts as a new client would, without a token.
+  before_each(function() api.cached_token = nil end)
 
   local function get(path) return api:call("GET", path or "/v2024/roles", { query = { limit = 1 } }) end
 

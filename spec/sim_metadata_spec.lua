@@ -3,6 +3,7 @@
 -- asynchronous bulk updates (by ids, by filter, by search query) moving
 -- through their statuses on the simulator's clock.
 local core = require "isc.core"
+local H = require "helpers"
 local openapi = require "openapi_check"
 local sim_api = require "sim_api"
 
@@ -14,15 +15,9 @@ local STAGE = 5 -- bulk_update_stage_seconds
 for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
   describe("the simulated role metadata API at " .. base, function()
     local sim, api, roles
-
-    setup(function()
-      sim = require("isc.sim").start { roles = 60, identities = 30, seed = 9, bulk_update_stage_seconds = STAGE }
-      api = sim_api.new(sim)
-    end)
-    teardown(function() sim:stop() end)
+    H.shared_sim({ roles = 60, identities = 30, seed = 9, bulk_update_stage_seconds = STAGE },
+      function(s) sim, api = s, sim_api.new(s) end, { reset = true, freeze = true })
     before_each(function()
-      sim:reset()
-      sim:freeze(true)
       local _, a = api:call("GET", base, { query = { limit = 50 } })
       local _, b = api:call("GET", base, { query = { limit = 50, offset = 50 } })
       roles = a

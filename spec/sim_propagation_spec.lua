@@ -4,6 +4,7 @@
 -- SUCCEEDED, FAILED and TERMINATED, the experimental header, and the
 -- tenant switch (role-propagation-config). Bodies are checked against
 -- shared/openapi/role-propagation.yaml.
+local H = require "helpers"
 local openapi = require "openapi_check"
 local sim_api = require "sim_api"
 
@@ -23,17 +24,8 @@ local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", t) end
 for _, layout in ipairs(LAYOUTS) do
   describe("the simulated Role Propagation API at " .. layout.run, function()
     local sim, api
-
-    setup(function()
-      sim = require("isc.sim").start { roles = 5, identities = 5, seed = 4, propagation_stage_seconds = S }
-      api = sim_api.new(sim)
-    end)
-    teardown(function() sim:stop() end)
-    before_each(function()
-      sim:reset()
-      sim:freeze(true)
-      sim:admin("POST", "clock", { set = EPOCH })
-    end)
+    H.shared_sim({ roles = 5, identities = 5, seed = 4, propagation_stage_seconds = S },
+      function(s) sim, api = s, sim_api.new(s) end, { reset = true, freeze = true, clock = EPOCH })
 
     local function call(method, path, opts)
       opts = opts or {}

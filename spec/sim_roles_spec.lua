@@ -3,6 +3,7 @@
 -- year-versioned /v2024/roles and the per-resource /roles/v1. Responses are
 -- checked against the official OpenAPI schemas (shared/openapi/roles.yaml).
 local core = require "isc.core"
+local H = require "helpers"
 local openapi = require "openapi_check"
 local sim_api = require "sim_api"
 
@@ -12,32 +13,19 @@ local function assert_error(...) sim_api.assert_error("roles", ...) end
 for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
   describe("the simulated Roles API at " .. base, function()
     local sim, api
-
-    setup(function()
-      sim = require("isc.sim").start { roles = 120, identities = 80, seed = 42 }
-      api = sim_api.new(sim)
-    end)
-    teardown(function() sim:stop() end)
-    before_each(function()
-      sim:reset()
-      sim:freeze(true)
-    end)
+    H.shared_sim({ roles = 120, identities = 80, seed = 42 }, function(s) sim, api = s, sim_api.new(s) end,
+      { reset = true, freeze = true })
 
     local function call(method, path, opts) return api:call(method, base .. path, opts) end
 
     -- Every role, in the default order.
     local function all_roles() return api:all(base) end
 
-    local function ids(list)
-      local out = {}
-      for i, x in ipairs(list) do out[i] = x.id end
-      return out
-    end
+    local ids = H.ids_of
 
     local function first(list, pred)
       for _, x in ipairs(list) do if pred(x) then return x end end
     end
-
 
     describe("list", function()
       it("answers 50 roles by default, in created-then-id order, each a valid Role", function()

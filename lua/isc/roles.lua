@@ -109,8 +109,12 @@ local function paging(fname, opts, default_limit, max_limit)
   }
 end
 
--- The wire query of the sub-admin and segment options (list and search).
-local function segment_query(fname, opts)
+-- The pager options of the role listings (list and search): opts checked
+-- against their spec, paging up to max_limit, and the wire query of the
+-- sub-admin and segment options. Returns them and the checked opts.
+local function role_paging(fname, opts, spec, max_limit)
+  opts = args.check(fname, opts, spec)
+  local p = paging(fname, opts, 50, max_limit)
   local q = {}
   q["for-subadmin"] = opts.for_subadmin
   if opts.for_segment_ids ~= nil then
@@ -122,7 +126,8 @@ local function segment_query(fname, opts)
     end
     q["include-unsegmented"] = opts.include_unsegmented
   end
-  return q
+  p.query = q
+  return p, opts
 end
 
 --- Iterates over every role (GET /roles), one page in memory at a time:
@@ -131,11 +136,7 @@ end
 ---@param opts table|nil {filters=string, sorters=string|string[], limit=integer (page size, default and max 50), offset=integer, max=integer (stop after this many), for_subadmin=string (identity id or "me"), for_segment_ids=string|string[], include_unsegmented=boolean, on_page=function(info)}
 ---@return userdata pager, nil, nil, userdata pager
 function Roles:list(opts)
-  local fname = "roles:list"
-  opts = args.check(fname, opts, list_options)
-  local p = paging(fname, opts, 50, 50)
-  p.query = segment_query(fname, opts)
-  return self.client:paginate(self:_path(), p)
+  return self.client:paginate(self:_path(), (role_paging("roles:list", opts, list_options, 50)))
 end
 
 -- A list of strings (nil for none) as a JSON array, so an empty one goes out as [].
@@ -179,9 +180,8 @@ end
 ---@return userdata pager, nil, nil, userdata pager
 function Roles:search(opts)
   local fname = "roles:search"
-  opts = args.check(fname, opts, search_options)
-  local p = paging(fname, opts, 50, 250)
-  p.query = segment_query(fname, opts)
+  local p
+  p, opts = role_paging(fname, opts, search_options, 250)
   -- RoleListFilterDTO: the filters go in the body, not the query.
   p.method, p.body, p.filters = "POST", { filters = opts.filters }, nil
   if opts.amm_key_values ~= nil then

@@ -85,11 +85,54 @@ function H.sim_client(sim, opts)
   return c, slept
 end
 
+--- One simulated tenant for the specs of the describe block this is called
+--- in: started with settings cfg before them, stopped after them, and given to
+--- started(sim) once it is up. opts (each optional): lazy, start it only when
+--- one of the block's specs runs (busted's lazy_setup); reset, put it back to
+--- its seeded state before each spec; freeze, then stop its clock; clock, then
+--- set that clock to this epoch time.
+---@param cfg table settings for require("isc.sim").start
+---@param started fun(sim: table)
+---@param opts? {lazy: boolean, reset: boolean, freeze: boolean, clock: integer}
+function H.shared_sim(cfg, started, opts)
+  local busted = require "busted"
+  opts = opts or {}
+  local setup, teardown = busted.setup, busted.teardown
+  if opts.lazy then setup, teardown = busted.lazy_setup, busted.lazy_teardown end
+  local sim
+  setup(function()
+    sim = require("isc.sim").start(cfg)
+    started(sim)
+  end)
+  teardown(function() sim:stop() end)
+  if opts.reset then
+    busted.before_each(function()
+      sim:reset()
+      if opts.freeze then sim:freeze(true) end
+      if opts.clock then sim:admin("POST", "clock", { set = opts.clock }) end
+    end)
+  end
+end
+
 --- Calls f(...) expecting it to raise; returns the error.
 function H.catch(f, ...)
   local ok, err = pcall(f, ...)
   assert(not ok, "expected an error")
   return err
+end
+
+--- Asserts that f(...) raises an argument error matching pattern without
+--- sending sim a request.
+---@param sim table
+---@param pattern string
+---@param f function
+function H.refused(sim, pattern, f, ...)
+  local assert = require "luassert"
+  local before = sim:stats().requests
+  local err = H.catch(f, ...)
+  assert.is_true(require("isc").is_error(err, "argument"), "expected an argument error, got " .. tostring(err))
+  assert.matches(pattern, err.message)
+  assert.equal(before, sim:stats().requests)
 end
 
 --- A value's JSON with sorted keys, to compare two documents.

@@ -89,12 +89,21 @@ local function add_value(attr, keys, by_key, value)
   return true
 end
 
+-- The role and the catalogue attribute a one-value path names
+-- (roles/{id}/access-model-metadata/{key}/values/{value}); nil, nil and the
+-- error response when either is unknown.
+local function one_value_target(t, ctx)
+  local e, err = roles.find(t, ctx.params.id)
+  if not e then return nil, nil, err end
+  local attr, aerr = catalogue_value(t.world, ctx.params.attributeKey, ctx.params.attributeValue)
+  if not attr then return nil, nil, aerr end
+  return e, attr
+end
+
 -- POST roles/{id}/access-model-metadata/{key}/values/{value}
 local function add_one(t, req, ctx)
-  local e, err = roles.find(t, ctx.params.id)
+  local e, attr, err = one_value_target(t, ctx)
   if not e then return err end
-  local attr, aerr = catalogue_value(t.world, ctx.params.attributeKey, ctx.params.attributeValue)
-  if not attr then return aerr end
   local keys, by_key = values_of(e.role)
   if index_of(by_key[attr.key] or {}, ctx.params.attributeValue) then return roles.respond(t, e) end
   if not add_value(attr, keys, by_key, ctx.params.attributeValue) then
@@ -106,10 +115,8 @@ end
 
 -- DELETE roles/{id}/access-model-metadata/{key}/values/{value}: 202 also when absent.
 local function remove_one(t, req, ctx)
-  local e, err = roles.find(t, ctx.params.id)
+  local e, attr, err = one_value_target(t, ctx)
   if not e then return err end
-  local attr, aerr = catalogue_value(t.world, ctx.params.attributeKey, ctx.params.attributeValue)
-  if not attr then return aerr end
   local keys, by_key = values_of(e.role)
   local list = by_key[attr.key] or {}
   local i = index_of(list, ctx.params.attributeValue)
@@ -179,6 +186,16 @@ local function read_change(t, body)
   return change
 end
 
+-- A bulk request's JSON body and the change it asks for; nil, nil and the
+-- error response when either is wrong.
+local function bulk_request(t, req)
+  local body, err = http.json_body(req, true)
+  if err then return nil, nil, err end
+  local change, cerr = read_change(t, body)
+  if not change then return nil, nil, cerr end
+  return change, body
+end
+
 ---The status of a job at sim time now.
 ---@param t table
 ---@param job table
@@ -217,10 +234,8 @@ end
 
 -- POST bulk-update/ids (at most 3000 roles, all of them known).
 local function by_ids(t, req)
-  local body, err = http.json_body(req, true)
-  if err then return err end
-  local change, cerr = read_change(t, body)
-  if not change then return cerr end
+  local change, body, err = bulk_request(t, req)
+  if not change then return err end
   if not http.is_array(body.roles) or #body.roles == 0 then return http.bad_request("roles is required: a list of role ids") end
   if #body.roles > M.BULK_IDS_MAX then
     return http.bad_request(string.format("roles count exceeded max limit of %d for bulk-update.", M.BULK_IDS_MAX))
@@ -238,10 +253,8 @@ end
 
 -- POST bulk-update/filter (the roles the filter selects now).
 local function by_filter(t, req)
-  local body, err = http.json_body(req, true)
-  if err then return err end
-  local change, cerr = read_change(t, body)
-  if not change then return cerr end
+  local change, body, err = bulk_request(t, req)
+  if not change then return err end
   if type(body.filters) ~= "string" or body.filters:match("^%s*$") then return http.bad_request("filters is required") end
   local pred, ferr = filter.predicate(body.filters, roles.ROLE_FIELDS)
   if not pred then return http.bad_request(ferr) end
@@ -324,10 +337,8 @@ end
 
 -- POST bulk-update/query (the roles the search selects now).
 local function by_query(t, req)
-  local body, err = http.json_body(req, true)
-  if err then return err end
-  local change, cerr = read_change(t, body)
-  if not change then return cerr end
+  local change, body, err = bulk_request(t, req)
+  if not change then return err end
   local pred, qerr = search_predicate(body.query)
   if not pred then return http.bad_request(qerr) end
   return start_job(t, roles.matching(t, function(e) return pred(e.role) end), change)

@@ -162,17 +162,28 @@ local function approval_schemes(v, path)
   return out
 end
 
-local function access_request_config(v)
-  local out = data.default_access_request_config()
+-- An optional boolean, false when absent.
+local function flag(v, path) return bool(v, path, false) end
+
+-- A request config (access or revocation) at path: out holds its defaults;
+-- when v is given, each of fields ({name, check}, checked in this order) is
+-- taken from it.
+local function request_config(v, path, out, fields)
   if absent(v) then return out end
-  want_object(v, "accessRequestConfig")
+  want_object(v, path)
+  for _, f in ipairs(fields) do
+    out[f[1]] = f[2](v[f[1]], path .. "." .. f[1])
+  end
+  return out
+end
+
+local function access_request_config(v)
+  local out = request_config(v, "accessRequestConfig", data.default_access_request_config(), {
+    { "commentsRequired", flag }, { "denialCommentsRequired", flag }, { "reauthorizationRequired", flag },
+    { "requireEndDate", flag }, { "approvalSchemes", approval_schemes }, { "formDefinitionId", opt_string },
+  })
+  if absent(v) then return out end
   local p = "accessRequestConfig."
-  out.commentsRequired = bool(v.commentsRequired, p .. "commentsRequired", false)
-  out.denialCommentsRequired = bool(v.denialCommentsRequired, p .. "denialCommentsRequired", false)
-  out.reauthorizationRequired = bool(v.reauthorizationRequired, p .. "reauthorizationRequired", false)
-  out.requireEndDate = bool(v.requireEndDate, p .. "requireEndDate", false)
-  out.approvalSchemes = approval_schemes(v.approvalSchemes, p .. "approvalSchemes")
-  out.formDefinitionId = opt_string(v.formDefinitionId, p .. "formDefinitionId")
   local d = v.maxPermittedAccessDuration
   if not absent(d) then
     want_object(d, p .. "maxPermittedAccessDuration")
@@ -185,14 +196,9 @@ local function access_request_config(v)
 end
 
 local function revocation_config(v)
-  local out = data.default_revocation_config()
-  if absent(v) then return out end
-  want_object(v, "revocationRequestConfig")
-  local p = "revocationRequestConfig."
-  out.commentsRequired = bool(v.commentsRequired, p .. "commentsRequired", false)
-  out.denialCommentsRequired = bool(v.denialCommentsRequired, p .. "denialCommentsRequired", false)
-  out.approvalSchemes = approval_schemes(v.approvalSchemes, p .. "approvalSchemes")
-  return out
+  return request_config(v, "revocationRequestConfig", data.default_revocation_config(), {
+    { "commentsRequired", flag }, { "denialCommentsRequired", flag }, { "approvalSchemes", approval_schemes },
+  })
 end
 
 local function segments(world, v)

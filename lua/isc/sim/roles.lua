@@ -364,15 +364,21 @@ local function bulk_delete(t, req)
   return http.json(202, { type = "TASK_RESULT", id = task, name = null })
 end
 
--- GET /roles/{id}/assigned-identities
-local function assigned_identities(t, req, ctx)
+-- A page of something listed under the role a path names: rows_of(e)
+-- filtered and sorted by the query (against spec), each item encoded.
+local function role_sublist(t, ctx, spec, rows_of, encode)
   local e, err = M.find(t, ctx.params.id)
   if not e then return err end
-  local p, perr = collection.params(ctx.query, IDENTITY_SPEC)
+  local p, perr = collection.params(ctx.query, spec)
   if not p then return perr end
-  local rows = membership.assigned(t.world, e.role, t.store:requested(e))
-  rows = collection.select(rows, p, function(x) return x.id end)
-  return collection.page(rows, p, core.json_encode)
+  return collection.page(collection.select(rows_of(e), p, function(x) return x.id end), p, encode)
+end
+
+-- GET /roles/{id}/assigned-identities
+local function assigned_identities(t, req, ctx)
+  return role_sublist(t, ctx, IDENTITY_SPEC, function(e)
+    return membership.assigned(t.world, e.role, t.store:requested(e))
+  end, core.json_encode)
 end
 
 ---The entitlements a role grants: its own, then those of its access
@@ -399,12 +405,8 @@ end
 
 -- GET /roles/{id}/entitlements
 local function role_entitlements(t, req, ctx)
-  local e, err = M.find(t, ctx.params.id)
-  if not e then return err end
-  local p, perr = collection.params(ctx.query, ENTITLEMENT_SPEC)
-  if not p then return perr end
-  local rows = collection.select(M.entitlements_of(t, e.role), p, function(x) return x.id end)
-  return collection.page(rows, p, function(ent) return core.json_encode(data.entitlement_dto(t.world, ent)) end)
+  return role_sublist(t, ctx, ENTITLEMENT_SPEC, function(e) return M.entitlements_of(t, e.role) end,
+    function(ent) return core.json_encode(data.entitlement_dto(t.world, ent)) end)
 end
 
 ---Routes relative to a roles base (/v2024/roles, /roles/v1, ...).
