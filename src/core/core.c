@@ -5,6 +5,7 @@
 
 void (*isc_state_init_hook)(lua_State *L) = NULL;
 
+/* Pushes the error table {kind=, message=} with the isc.error metatable. */
 static void push_verror(lua_State *L, const char *kind, const char *fmt, va_list ap)
 {
 	lua_createtable(L, 0, 4);
@@ -35,6 +36,7 @@ int isc_raise(lua_State *L, const char *kind, const char *fmt, ...)
 /* Fallback __tostring until lua/isc/errors.lua installs the full one. */
 static int error_tostring(lua_State *L)
 {
+	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_getfield(L, 1, "kind");
 	lua_getfield(L, 1, "message");
 	lua_pushfstring(L, "isc %s error: %s", luaL_optstring(L, -2, "?"),

@@ -14,6 +14,8 @@
 
 /* Registry name of the metatable every structured isc error carries. */
 #define ISC_ERROR_MT "isc.error"
+/* Registry name of the metatable that marks a table as a JSON array. */
+#define ISC_ARRAY_MT "isc.json.array"
 
 /* Each part adds its functions to the module table on top of the stack. */
 void isc_open_sys(lua_State *L);
@@ -48,6 +50,12 @@ void isc_signals_leave(isc_sigsave *save);
 int isc_raise_interrupted(lua_State *L);
 /* Monotonic seconds, for timeouts and intervals. */
 double isc_monotonic(void);
+/* Waits until fd (if >= 0) is readable or seconds pass, whichever comes
+ * first, and ends early when a signal is pending. SIGINT, SIGTERM and SIGALRM
+ * are let in only while blocked in the wait, so one arriving just before it
+ * still ends it. Returns 1 when fd is readable, 0 when the time passed, -1
+ * on a pending signal. */
+int isc_wait(int fd, double seconds);
 
 /* JSON (json.c). Decode pushes the value and returns 1, or pushes an error
  * message string and returns 0. Encode appends the value at idx to b and

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -93,15 +92,6 @@ static int try_lock(run_lock *lk)
 	return 1;
 }
 
-/* Sleeps one waiting step, or less; returns early on a signal. */
-static void wait_step(double seconds)
-{
-	struct timespec ts;
-	ts.tv_sec = (time_t)seconds;
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-}
-
 /* lock:acquire([wait_seconds=0]) -> true | false, holder pid|nil
  * Waits in short steps for a held lock; Ctrl-C, SIGTERM or the deadline
  * end the wait with an "interrupted" error. */
@@ -119,7 +109,7 @@ static int lock_acquire(lua_State *L)
 	isc_signals_enter(&save);
 	int got = 0;
 	for (double left = wait; !got && left > 0 && !isc_pending_signal; left = until - isc_monotonic()) {
-		wait_step(left < LOCK_STEP ? left : LOCK_STEP);
+		isc_wait(-1, left < LOCK_STEP ? left : LOCK_STEP);
 		got = !isc_pending_signal && try_lock(lk);
 	}
 	isc_signals_leave(&save);

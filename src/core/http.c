@@ -2,6 +2,8 @@
  * requests so the connection stays alive. Transfers never run Lua code: the
  * callbacks only fill C buffers, so no Lua error can unwind through curl. */
 #include <ctype.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,9 @@ typedef struct {
 	char errbuf[CURL_ERROR_SIZE];
 	membuf body;
 	membuf head; /* raw header lines of the final response */
+	/* the request's header list; owned here so that an error raised while
+	 * it is built leaves it to the next perform or to close */
+	struct curl_slist *headers;
 } http_conn;
 
 /* Appends to a growing buffer; returns 0 when memory runs out. */
@@ -57,6 +62,7 @@ static void membuf_reset(membuf *b)
 	b->len = 0;
 }
 
+/* libcurl write callback: collects the response body. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	http_conn *c = ud;
@@ -80,6 +86,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
 	return isc_pending_signal != 0;
 }
 
+/* The connection at argument 1, which must still be open. */
 static http_conn *check_conn(lua_State *L)
 {
 	http_conn *c = luaL_checkudata(L, 1, HTTP_MT);
@@ -88,24 +95,48 @@ static http_conn *check_conn(lua_State *L)
 	return c;
 }
 
+/* Reads the timeout t[key] in seconds (argument t) as milliseconds, def
+ * when absent. At least 1 ms, as 0 would mean no limit to libcurl; at most
+ * a year, which keeps math.huge from overflowing the conversion. */
 static long opt_ms(lua_State *L, int t, const char *key, long def)
 {
 	lua_getfield(L, t, key);
 	long ms = def;
 	if (!lua_isnil(L, -1)) {
-		double s = luaL_checknumber(L, -1);
-		luaL_argcheck(L, s > 0, t, lua_pushfstring(L, "%s must be > 0 seconds", key));
-		ms = (long)(s * 1000.0);
+		int isnum;
+		double s = lua_tonumberx(L, -1, &isnum);
+		luaL_argcheck(L, isnum && s > 0, t,
+		              lua_pushfstring(L, "field '%s' must be a number of seconds > 0", key));
+		s = ceil(fmin(s, 365 * 86400.0) * 1000.0);
+		ms = (long)s;
 	}
 	lua_pop(L, 1);
 	return ms;
 }
 
+/* Reads the string field t[key] of argument t, leaving it on the stack so
+ * that the pointer stays valid; NULL when absent and not required. */
+static const char *field_string(lua_State *L, int t, const char *key, int required, size_t *len)
+{
+	int type = lua_getfield(L, t, key);
+	if (type == LUA_TSTRING)
+		return lua_tolstring(L, -1, len);
+	if (type != LUA_TNIL || required)
+		luaL_argerror(L, t, lua_pushfstring(L, "field '%s' must be a string, got %s", key,
+		                                    luaL_typename(L, -1)));
+	if (len)
+		*len = 0;
+	return NULL;
+}
+
 /* core.http_new{connect_timeout=10, timeout=120, verify=true} -> conn */
 static int http_new(lua_State *L)
 {
-	if (lua_isnoneornil(L, 1))
+	lua_settop(L, 1);
+	if (lua_isnil(L, 1)) {
 		lua_newtable(L);
+		lua_replace(L, 1);
+	}
 	luaL_checktype(L, 1, LUA_TTABLE);
 	long connect_ms = opt_ms(L, 1, "connect_timeout", 10000);
 	long total_ms = opt_ms(L, 1, "timeout", 120000);
@@ -183,26 +214,39 @@ static void push_headers(lua_State *L, http_conn *c)
 	}
 }
 
-/* Builds the request header list from req.headers ({name=value}). */
-static struct curl_slist *request_headers(lua_State *L, int req)
+/* Appends one "Name: value" line to c->headers; raises when out of memory
+ * rather than send the request without it. */
+static void add_header(lua_State *L, http_conn *c, const char *line)
 {
-	struct curl_slist *list = curl_slist_append(NULL, "Expect:");
+	struct curl_slist *l = curl_slist_append(c->headers, line);
+	if (!l)
+		luaL_error(L, "isc.http: out of memory");
+	c->headers = l;
+}
+
+/* Builds c->headers from req.headers ({name=value}) of argument req. A line
+ * break in a name or value would start a header of its own, so it is refused. */
+static void request_headers(lua_State *L, http_conn *c, int req)
+{
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
+	add_header(L, c, "Expect:");
 	lua_getfield(L, req, "headers");
 	if (lua_istable(L, -1)) {
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
-				lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
-				struct curl_slist *l = curl_slist_append(list, lua_tostring(L, -1));
-				if (l)
-					list = l;
+				const char *line = lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1));
+				if (strpbrk(line, "\r\n"))
+					luaL_argerror(L, req, lua_pushfstring(L, "header '%s' holds a line break",
+					                                      lua_tostring(L, -3)));
+				add_header(L, c, line);
 				lua_pop(L, 1);
 			}
 			lua_pop(L, 1);
 		}
 	}
 	lua_pop(L, 1);
-	return list;
 }
 
 /* conn:perform{method=, url=, headers=, body=, timeout=}
@@ -211,13 +255,12 @@ static int http_perform(lua_State *L)
 {
 	http_conn *c = check_conn(L);
 	luaL_checktype(L, 2, LUA_TTABLE);
-	lua_getfield(L, 2, "url");
-	const char *url = luaL_checkstring(L, -1);
-	lua_getfield(L, 2, "method");
-	const char *method = luaL_optstring(L, -1, "GET");
-	lua_getfield(L, 2, "body");
-	size_t body_len = 0;
-	const char *body = lua_isnil(L, -1) ? NULL : luaL_checklstring(L, -1, &body_len);
+	const char *url = field_string(L, 2, "url", 1, NULL);
+	const char *method = field_string(L, 2, "method", 0, NULL);
+	if (!method)
+		method = "GET";
+	size_t body_len;
+	const char *body = field_string(L, 2, "body", 0, &body_len);
 	long timeout_ms = opt_ms(L, 2, "timeout", c->timeout_ms);
 	if (isc_pending_signal)
 		return isc_raise_interrupted(L);
@@ -226,9 +269,9 @@ static int http_perform(lua_State *L)
 	curl_easy_reset(h); /* keeps the live connection */
 	membuf_reset(&c->body);
 	membuf_reset(&c->head);
-	struct curl_slist *headers = request_headers(L, 2);
+	request_headers(L, c, 2);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -247,7 +290,7 @@ static int http_perform(lua_State *L)
 	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET") != 0)
+	else if (strcmp(method, "GET") != 0 || body) /* a body alone would make it a POST */
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (body || strcmp(method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -259,7 +302,8 @@ static int http_perform(lua_State *L)
 	isc_signals_enter(&save);
 	CURLcode rc = curl_easy_perform(h);
 	isc_signals_leave(&save);
-	curl_slist_free_all(headers);
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
 
 	if (rc == CURLE_ABORTED_BY_CALLBACK && isc_pending_signal)
 		return isc_raise_interrupted(L);
@@ -307,6 +351,8 @@ static int http_close(lua_State *L)
 		curl_easy_cleanup(c->curl);
 		c->curl = NULL;
 	}
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
 	free(c->body.data);
 	free(c->head.data);
 	memset(&c->body, 0, sizeof c->body);
@@ -314,11 +360,18 @@ static int http_close(lua_State *L)
 	return 0;
 }
 
+/* __tostring: isc.http (open | closed) */
 static int http_tostring(lua_State *L)
 {
 	http_conn *c = luaL_checkudata(L, 1, HTTP_MT);
 	lua_pushfstring(L, "isc.http (%s)", c->curl ? "open" : "closed");
 	return 1;
+}
+
+/* libcurl's process-wide set-up; a failure shows when a handle is made. */
+static void init_curl(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void isc_open_http(lua_State *L)
@@ -334,11 +387,9 @@ void isc_open_http(lua_State *L)
 		{"__tostring", http_tostring},
 		{NULL, NULL},
 	};
-	static int initialized = 0;
-	if (!initialized) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-		initialized = 1;
-	}
+	/* once per process, whichever state opens the module first */
+	static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+	pthread_once(&curl_once, init_curl);
 	if (luaL_newmetatable(L, HTTP_MT)) {
 		luaL_setfuncs(L, meta, 0);
 		luaL_newlib(L, methods);

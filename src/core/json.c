@@ -10,7 +10,6 @@
 
 #include "core.h"
 
-#define ARRAY_MT "isc.json.array"
 /* Deeper input is refused rather than risking the C stack; also how cycles end. */
 #define MAX_DEPTH 512
 #define STRINGIFY(x) #x
@@ -19,18 +18,22 @@
 #define KEEP_SCRATCH (1u << 20)
 #define MAX_INDENT 32
 
-/* The per-state scratch buffer lives in the registry under this address, so
- * encoding needs no allocation once it has grown, and an error anywhere
- * leaves nothing to free. */
+/* The per-state scratch buffer waits in the registry under this address
+ * between calls, so encoding needs no allocation once it has grown, and an
+ * error anywhere leaves nothing to free. */
 static const char scratch_key = 0;
 
 typedef struct {
 	lua_State *L;
 	char *p;
 	size_t n, cap;
+	int slot; /* stack index anchoring the buffer (nil until it first grows) */
 } jbuf;
 
-/* Fetches the scratch buffer from the registry (empty until first growth). */
+/* Takes the scratch buffer out of the registry and anchors it on the stack
+ * for this call. A finalizer that runs during a GC step of this call and
+ * encodes or decodes too then gets a buffer of its own instead of writing
+ * over this one. */
 static void jbuf_open(lua_State *L, jbuf *b)
 {
 	b->L = L;
@@ -42,7 +45,9 @@ static void jbuf_open(lua_State *L, jbuf *b)
 		b->p = NULL;
 		b->cap = 0;
 	}
-	lua_pop(L, 1);
+	b->slot = lua_gettop(L);
+	lua_pushnil(L);
+	lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
 }
 
 /* Replaces the scratch buffer by one with room for need more bytes. */
@@ -57,8 +62,8 @@ static void jbuf_grow(jbuf *b, size_t need)
 	p = lua_newuserdatauv(b->L, cap, 0);
 	if (b->n)
 		memcpy(p, b->p, b->n);
-	/* The old buffer stays anchored until this very store. */
-	lua_rawsetp(b->L, LUA_REGISTRYINDEX, &scratch_key);
+	/* The old buffer stays anchored until it is replaced here. */
+	lua_replace(b->L, b->slot);
 	b->p = p;
 	b->cap = cap;
 }
@@ -85,11 +90,12 @@ static inline void jbuf_addc(jbuf *b, char c)
 	b->n++;
 }
 
-/* Gives back a scratch buffer that grew unusually large. */
+/* Puts the scratch buffer back in the registry for the next call, unless
+ * it grew unusually large; its stack slot is the caller's to pop. */
 static void jbuf_close(jbuf *b)
 {
-	if (b->cap > KEEP_SCRATCH) {
-		lua_pushnil(b->L);
+	if (b->cap && b->cap <= KEEP_SCRATCH) {
+		lua_pushvalue(b->L, b->slot);
 		lua_rawsetp(b->L, LUA_REGISTRYINDEX, &scratch_key);
 	}
 }
@@ -503,10 +509,10 @@ int isc_json_decode(lua_State *L, const char *s, size_t len)
 {
 	decoder d = {.L = L, .p = s, .end = s + len};
 	int base = lua_gettop(L), ok;
-	luaL_checkstack(L, 4, "json");
-	luaL_newmetatable(L, ARRAY_MT);
+	luaL_checkstack(L, 6, "json");
+	luaL_newmetatable(L, ISC_ARRAY_MT);
 	d.array_mt = base + 1;
-	jbuf_open(L, &d.scratch);
+	jbuf_open(L, &d.scratch); /* at base + 2; the value goes above */
 	ok = decode_value(&d);
 	if (ok) {
 		skip_space(&d);
@@ -516,6 +522,7 @@ int isc_json_decode(lua_State *L, const char *s, size_t len)
 	jbuf_close(&d.scratch);
 	if (ok) {
 		lua_replace(L, d.array_mt);
+		lua_settop(L, d.array_mt);
 		return 1;
 	}
 	lua_settop(L, base);
@@ -872,19 +879,21 @@ static void encode_value(encoder *e, int idx)
 	}
 }
 
-/* Encodes the value at idx into e->out (the scratch buffer); the stack is
- * left as it was. */
+/* Encodes the value at idx and pushes the text, the scratch buffer given
+ * back: the stack holds three more values than before, the text on top. */
 static void encode_root(encoder *e, int idx)
 {
 	lua_State *L = e->L;
 	int top = lua_gettop(L);
 	idx = lua_absindex(L, idx);
 	luaL_checkstack(L, 8, "json");
-	luaL_newmetatable(L, ARRAY_MT);
+	luaL_newmetatable(L, ISC_ARRAY_MT);
 	e->array_mt = top + 1;
 	jbuf_open(L, &e->out);
 	encode_value(e, idx);
-	lua_settop(L, top);
+	lua_settop(L, top + 2);
+	lua_pushlstring(L, e->out.p, e->out.n);
+	jbuf_close(&e->out);
 }
 
 /* As the header says; idx may also be the top of the stack, above the
@@ -895,10 +904,12 @@ void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b)
 	int top = lua_gettop(L);
 	idx = lua_absindex(L, idx);
 	encode_root(&e, idx);
+	/* the text goes in with luaL_addvalue, which wants it right above b */
+	lua_replace(L, top + 1);
+	lua_settop(L, top + 1);
 	if (idx == top)
-		lua_pop(L, 1);
-	luaL_addlstring(b, e.out.p, e.out.n);
-	jbuf_close(&e.out);
+		lua_remove(L, idx);
+	luaL_addvalue(b);
 }
 
 /* Reads json_encode's options table {sort_keys=, indent=} at arg. */
@@ -932,8 +943,6 @@ static int json_encode(lua_State *L)
 	luaL_checkany(L, 1);
 	read_options(L, 2, &e);
 	encode_root(&e, 1);
-	lua_pushlstring(L, e.out.p, e.out.n);
-	jbuf_close(&e.out);
 	return 1;
 }
 
@@ -959,7 +968,7 @@ static int json_array(lua_State *L)
 		luaL_checktype(L, 1, LUA_TTABLE);
 		lua_settop(L, 1);
 	}
-	luaL_newmetatable(L, ARRAY_MT);
+	luaL_newmetatable(L, ISC_ARRAY_MT);
 	if (lua_getmetatable(L, 1) && !lua_rawequal(L, -1, -2))
 		luaL_argerror(L, 1, "table already has another metatable");
 	lua_settop(L, 2);
@@ -976,7 +985,7 @@ void isc_open_json(lua_State *L)
 		{NULL, NULL},
 	};
 	luaL_setfuncs(L, funcs, 0);
-	luaL_newmetatable(L, ARRAY_MT);
+	luaL_newmetatable(L, ISC_ARRAY_MT);
 	lua_setfield(L, -2, "array_mt");
 	lua_pushlightuserdata(L, NULL);
 	lua_setfield(L, -2, "null");

@@ -27,6 +27,7 @@ typedef struct {
 /* User values: 1 fetch function, 2 current page, 3 on_page callback, 4 label */
 enum { UV_FETCH = 1, UV_PAGE, UV_ON_PAGE, UV_LABEL, UV_COUNT = UV_LABEL };
 
+/* The pager at argument 1, which must not be closed. */
 static pager *check_pager(lua_State *L)
 {
 	pager *p = luaL_checkudata(L, 1, PAGER_MT);
@@ -35,6 +36,7 @@ static pager *check_pager(lua_State *L)
 	return p;
 }
 
+/* Reads the integer t[key] (>= min), def when absent. */
 static lua_Integer opt_count(lua_State *L, int t, const char *key, lua_Integer def, lua_Integer min)
 {
 	lua_getfield(L, t, key);
@@ -60,6 +62,7 @@ static int pager_new(lua_State *L)
 	lua_Integer offset = opt_count(L, 1, "offset", 0, 0);
 	lua_Integer max = opt_count(L, 1, "max", -1, 0);
 	lua_getfield(L, 1, "on_page");
+	luaL_argcheck(L, lua_isnil(L, -1) || lua_isfunction(L, -1), 1, "field 'on_page' must be a function");
 	lua_getfield(L, 1, "label");
 
 	pager *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
@@ -109,6 +112,18 @@ static int is_past_end_error(lua_State *L, pager *p)
 	return past;
 }
 
+/* Checks what fetch returned at idx (a list of items) and gives its length,
+ * which must leave the next offset, at + length, a valid integer. */
+static lua_Integer page_length(lua_State *L, int idx, lua_Integer at)
+{
+	if (!lua_istable(L, idx))
+		luaL_error(L, "isc.pager: fetch must return a list of items, got %s", luaL_typename(L, idx));
+	lua_Integer n = luaL_len(L, idx);
+	if (n < 0 || n > LUA_MAXINTEGER - at)
+		luaL_error(L, "isc.pager: a page of %I items at offset %I runs past the largest offset", n, at);
+	return n;
+}
+
 /* Fetches the page at p->offset into the pager (at stack index idx).
  * Returns 1 if a non-empty page is held afterwards, 0 at the end. */
 static int fetch_page(lua_State *L, int idx, pager *p)
@@ -128,13 +143,10 @@ static int fetch_page(lua_State *L, int idx, pager *p)
 		}
 		return lua_error(L);
 	}
-	if (!lua_istable(L, -2))
-		return luaL_error(L, "isc.pager: fetch must return a list of items, got %s",
-		                  luaL_typename(L, -2));
+	lua_Integer n = page_length(L, -2, p->offset);
 	if (lua_isinteger(L, -1))
 		p->total = lua_tointeger(L, -1);
 	lua_pop(L, 1);
-	lua_Integer n = (lua_Integer)luaL_len(L, -1);
 	p->pages++;
 	p->page_at = p->offset;
 	p->offset += n;
@@ -219,7 +231,7 @@ static int pager_next_page(lua_State *L)
 		lua_geti(L, -3, p->page_pos + i);
 		lua_seti(L, -2, i);
 	}
-	luaL_setmetatable(L, "isc.json.array");
+	luaL_setmetatable(L, ISC_ARRAY_MT);
 	lua_setfield(L, -2, "items");
 	lua_pushinteger(L, p->page_at + p->page_pos);
 	lua_setfield(L, -2, "offset");
@@ -248,7 +260,7 @@ static int pager_collect(lua_State *L)
 {
 	pager *p = check_pager(L);
 	lua_newtable(L);
-	luaL_setmetatable(L, "isc.json.array");
+	luaL_setmetatable(L, ISC_ARRAY_MT);
 	lua_Integer n = 0;
 	while (ensure_item(L, 1, p)) {
 		lua_getiuservalue(L, 1, UV_PAGE);
@@ -276,11 +288,11 @@ static int pager_count(lua_State *L)
 		lua_pushinteger(L, 1);
 		lua_pushboolean(L, 1);
 		lua_call(L, 3, 2);
-		if (lua_isinteger(L, -1)) {
+		lua_Integer n = page_length(L, -2, p->start);
+		if (lua_isinteger(L, -1))
 			total = lua_tointeger(L, -1);
-		} else if (luaL_len(L, -2) == 0) {
+		else if (n == 0)
 			total = p->start;
-		}
 		lua_pop(L, 2);
 	}
 	if (total < 0) {
@@ -291,7 +303,7 @@ static int pager_count(lua_State *L)
 			lua_pushinteger(L, p->limit);
 			lua_pushboolean(L, 0);
 			lua_call(L, 3, 1);
-			n = (lua_Integer)luaL_len(L, -1);
+			n = page_length(L, -1, at);
 			lua_pop(L, 1);
 			at += n;
 			if (n < p->limit || (p->max >= 0 && at - p->start >= p->max))
@@ -338,12 +350,14 @@ static int pager_close(lua_State *L)
 	return 0;
 }
 
+/* __call: the pager as its own generic-for iterator */
 static int pager_call(lua_State *L)
 {
 	lua_settop(L, 1);
 	return pager_next(L);
 }
 
+/* __tostring: isc.pager(label: state, read counts) */
 static int pager_tostring(lua_State *L)
 {
 	pager *p = luaL_checkudata(L, 1, PAGER_MT);

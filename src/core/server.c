@@ -149,12 +149,14 @@ static int hdr_add(struct loop *lp, const char *s, size_t n)
 	return 0;
 }
 
+/* Whether c may appear in an HTTP token (a method, a header name). */
 static int is_tchar(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* Whether s[0, n) is a non-empty HTTP token. */
 static int is_token(const char *s, size_t n)
 {
 	if (n == 0)
@@ -176,6 +178,7 @@ static int is_field_value(const char *s, size_t n)
 	return 1;
 }
 
+/* Whether a[0, an) equals the string b, ignoring ASCII case. */
 static int ieq(const char *a, size_t an, const char *b)
 {
 	size_t bn = strlen(b);
@@ -201,6 +204,7 @@ static int has_token(const char *v, size_t n, const char *token)
 	return 0;
 }
 
+/* The reason phrase of a status line (200..599). */
 static const char *reason_phrase(int status)
 {
 	switch (status) {
@@ -286,6 +290,7 @@ static void conn_close(struct conn *c)
 	c->state = ST_CLOSED;
 }
 
+/* Closes the socket if still open and frees the connection. */
 static void conn_free(struct conn *c)
 {
 	if (c->fd >= 0)
@@ -1221,6 +1226,7 @@ static void loop_shutdown(struct loop *lp)
 	lp->listen_fd = -1;
 }
 
+/* Closes every descriptor of the loop and frees it; NULL is allowed. */
 static void loop_free(struct loop *lp)
 {
 	if (!lp)
@@ -1298,7 +1304,9 @@ static int loop_listen(struct loop *lp, const char *host, int port)
 	return 0;
 }
 
-/* Reads the options both entry points share from the table at idx. */
+/* Reads the options both entry points share from the table at idx. Leaves
+ * the host string on the stack, so that o->host stays valid whatever the
+ * table is made to hold meanwhile. */
 static void read_opts(lua_State *L, int idx, struct opts *o)
 {
 	lua_getfield(L, idx, "host");
@@ -1323,8 +1331,7 @@ static void read_opts(lua_State *L, int idx, struct opts *o)
 	luaL_argcheck(L, isnum && max_body >= 0 && max_body <= (lua_Integer)1 << 32, idx,
 	              "opts.max_body must be a byte count up to 4 GiB");
 	o->max_body = (size_t)max_body;
-	/* the strings stay referenced by the options table */
-	lua_pop(L, 5);
+	lua_pop(L, 5); /* all but the host */
 }
 
 /* ---- core.serve ---- */
@@ -1478,6 +1485,7 @@ static int thread_main(lua_State *T)
 	return 0;
 }
 
+/* The server thread: runs thread_main(handler, loop) already on its state. */
 static void *server_thread(void *arg)
 {
 	struct loop *lp = arg;
@@ -1629,6 +1637,7 @@ static int server_stop(lua_State *L)
 	return 0;
 }
 
+/* __tostring: isc.sim_server (url | stopped) */
 static int server_tostring(lua_State *L)
 {
 	struct sim_server *s = luaL_checkudata(L, 1, SERVER_MT);

@@ -2,6 +2,8 @@
  * blocking call of the isc module. */
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -22,6 +24,7 @@ static void record_signal(int sig)
 		signal_extra(sig);
 }
 
+/* Makes record_signal the handler of sig, saving the old action in *old. */
 static void set_recorder(int sig, struct sigaction *old)
 {
 	struct sigaction sa;
@@ -78,6 +81,42 @@ double isc_monotonic(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int isc_wait(int fd, double seconds)
+{
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	double until = isc_monotonic() + seconds;
+	int result = 0;
+	for (;;) {
+		if (isc_pending_signal) {
+			result = -1;
+			break;
+		}
+		double left = until - isc_monotonic();
+		if (!(left > 0))
+			break;
+		if (left > 86400) /* a day per round keeps the conversion in range */
+			left = 86400;
+		struct timespec ts;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int n = ppoll(&pfd, fd >= 0 ? 1 : 0, &ts, &old);
+		if (n > 0) {
+			result = 1;
+			break;
+		}
+		if (n < 0 && errno != EINTR)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return result;
+}
+
 /* core.sleep(seconds): sleeps without burning CPU; Ctrl-C ends it at once. */
 static int sys_sleep(lua_State *L)
 {
@@ -85,13 +124,9 @@ static int sys_sleep(lua_State *L)
 	luaL_argcheck(L, s >= 0 && isfinite(s), 1, "seconds must be a finite number >= 0");
 	isc_sigsave save;
 	isc_signals_enter(&save);
-	struct timespec ts;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (!isc_pending_signal && nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
+	int rc = isc_wait(-1, s);
 	isc_signals_leave(&save);
-	if (isc_pending_signal)
+	if (rc < 0)
 		return isc_raise_interrupted(L);
 	return 0;
 }

@@ -92,7 +92,9 @@ static void draw(lua_State *L, waiter *w, double t)
 {
 	if (!w->line || lua_isnil(L, SLOT_STAGE))
 		return;
-	long s = t > w->start ? (long)(t - w->start) : 0;
+	/* the caller's clock may say anything: keep the conversion defined */
+	double e = t - w->start;
+	long s = e > 0 && e < 1e12 ? (long)e : 0;
 	char elapsed[32];
 	if (s >= 3600)
 		snprintf(elapsed, sizeof elapsed, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);

@@ -111,6 +111,14 @@ static int pmain(lua_State *L)
 	return 1;
 }
 
+/* Message handler of the outermost call: the error as a string, made while
+ * still protected, since a __tostring may fail too. */
+static int to_message(lua_State *L)
+{
+	luaL_tolstring(L, 1, NULL);
+	return 1;
+}
+
 /* Last resort when an error escapes every protected call. */
 static int on_panic(lua_State *L)
 {
@@ -128,15 +136,16 @@ int main(int argc, char **argv)
 	}
 	global_L = L;
 	lua_atpanic(L, on_panic);
+	lua_pushcfunction(L, to_message);
 	lua_pushcfunction(L, pmain);
 	lua_pushinteger(L, argc);
 	lua_pushlightuserdata(L, argv);
 	int code;
-	if (lua_pcall(L, 2, 1, 0) == LUA_OK) {
+	if (lua_pcall(L, 2, 1, 1) == LUA_OK) {
 		code = (int)lua_tointeger(L, -1);
 	} else {
-		const char *msg = luaL_tolstring(L, -1, NULL);
-		fprintf(stderr, "isclua: %s\n", msg);
+		const char *msg = lua_tostring(L, -1);
+		fprintf(stderr, "isclua: %s\n", msg ? msg : "(error object is not a string)");
 		code = 1;
 	}
 	global_L = NULL;

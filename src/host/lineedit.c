@@ -9,6 +9,7 @@
  * statement as a pending interrupt. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,14 @@ static lua_State *reading_L = NULL;
 static char *word_breaks = NULL;
 
 /* rl_getc_function: one byte of input, or EOF when a signal arrived, so
- * readline() returns at once instead of retrying the read. */
+ * readline() returns at once instead of retrying the read. The wait for
+ * input lets signals in only while it blocks, so a Ctrl-C just before it is
+ * not left waiting for the next key. */
 static int read_key(FILE *in)
 {
 	unsigned char c;
 	for (;;) {
-		if (isc_pending_signal)
+		if (isc_wait(fileno(in), HUGE_VAL) < 0)
 			return EOF;
 		ssize_t n = read(fileno(in), &c, 1);
 		if (n == 1)
@@ -45,11 +48,11 @@ static int read_key(FILE *in)
 /* Longest common prefix of the candidates in the list at the stack top. */
 static size_t common_prefix(lua_State *L, lua_Integer n)
 {
-	lua_geti(L, -1, 1);
+	lua_rawgeti(L, -1, 1);
 	size_t len;
 	const char *first = lua_tolstring(L, -1, &len);
 	for (lua_Integer i = 2; i <= n && len > 0; i++) {
-		lua_geti(L, -2, i);
+		lua_rawgeti(L, -2, i);
 		const char *s = lua_tostring(L, -1);
 		size_t j = 0;
 		while (j < len && s[j] == first[j])
@@ -62,12 +65,14 @@ static size_t common_prefix(lua_State *L, lua_Integer n)
 }
 
 /* Turns the list of candidate strings at the stack top into readline's
- * malloc'ed match array: the common prefix first, then each candidate. */
+ * malloc'ed match array: the common prefix first, then each candidate.
+ * Raw access only, so that nothing here can raise a Lua error while the
+ * array is held or unwind through libedit. */
 static char **to_matches(lua_State *L)
 {
-	lua_Integer n = luaL_len(L, -1);
+	lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
 	for (lua_Integer i = 1; i <= n; i++) {
-		if (lua_geti(L, -1, i) != LUA_TSTRING)
+		if (lua_rawgeti(L, -1, i) != LUA_TSTRING)
 			n = 0; /* not a list of strings: offer nothing */
 		lua_pop(L, 1);
 	}
@@ -77,12 +82,12 @@ static char **to_matches(lua_State *L)
 	if (!m)
 		return NULL;
 	size_t prefix = common_prefix(L, n);
-	lua_geti(L, -1, 1);
+	lua_rawgeti(L, -1, 1);
 	m[0] = strndup(lua_tostring(L, -1), prefix);
 	lua_pop(L, 1);
 	int ok = m[0] != NULL;
 	for (lua_Integer i = 1; ok && n > 1 && i <= n; i++) {
-		lua_geti(L, -1, i);
+		lua_rawgeti(L, -1, i);
 		ok = (m[i] = strdup(lua_tostring(L, -1))) != NULL;
 		lua_pop(L, 1);
 	}
@@ -93,6 +98,23 @@ static char **to_matches(lua_State *L)
 		return NULL;
 	}
 	return m;
+}
+
+/* What the completer is asked: the word, and the line before it. */
+struct completion_query {
+	const char *text, *line;
+	size_t before;
+};
+
+/* Runs protected: completer(word, line_before_word) -> candidates. */
+static int ask_completer(lua_State *L)
+{
+	const struct completion_query *q = lua_touserdata(L, 2);
+	lua_settop(L, 1);
+	lua_pushstring(L, q->text);
+	lua_pushlstring(L, q->line, q->before);
+	lua_call(L, 2, 1);
+	return 1;
 }
 
 /* rl_attempted_completion_function: asks the Lua completer for the
@@ -106,11 +128,13 @@ static char **complete(const char *text, int start, int end)
 		return NULL;
 	int top = lua_gettop(L);
 	char **matches = NULL;
+	struct completion_query q = {text, rl_line_buffer, (size_t)start};
+	lua_pushcfunction(L, ask_completer);
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &completer_key);
 	if (lua_isfunction(L, -1)) {
-		lua_pushstring(L, text);
-		lua_pushlstring(L, rl_line_buffer, (size_t)start);
-		/* No Lua error may unwind through libedit. */
+		lua_pushlightuserdata(L, &q);
+		/* No Lua error may unwind through libedit: even the arguments
+		 * are made inside the protected call. */
 		if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_istable(L, -1))
 			matches = to_matches(L);
 	}
