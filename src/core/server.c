@@ -1534,7 +1534,9 @@ static struct sim_server *check_server(lua_State *L)
 }
 
 /* core.serve_thread(opts) -> server: require(opts.module).handler(opts.config)
- * serving on a thread of its own; returns once it listens. */
+ * serving on a thread of its own; returns once it listens. The handler must
+ * not block (core.sleep, HTTP, locks): those share the process's one pending
+ * signal with the main thread, whose Ctrl-C they would swallow. */
 static int server_serve_thread(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
