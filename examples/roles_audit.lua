@@ -67,7 +67,7 @@ local function problems_of(role)
 end
 
 -- The JSON Patch that fixes a role, and what it does in words.
-local function fix_of(role, problems)
+local function fix_of(problems)
   local only_owner = #problems == 1 and problems[1] == "no owner"
   if only_owner and opts.owner then
     return { { op = "test", path = "/requestable", value = true },
@@ -95,7 +95,7 @@ local fixed, failed = 0, 0
 for _, f in ipairs(flawed) do
   local line = string.format("  %-48s %s  %s", f.role.name, f.role.id, table.concat(f.problems, ", "))
   if opts.fix then
-    local ops, what = fix_of(f.role, f.problems)
+    local ops, what = fix_of(f.problems)
     local ok, err = pcall(c.roles.patch, c.roles, f.role.id, ops)
     if ok then
       fixed = fixed + 1

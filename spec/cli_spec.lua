@@ -86,6 +86,13 @@ describe("isclua", function()
     assert.matches("unexpected symbol", err)
   end)
 
+  it("exits 1 on a syntax error in -e, naming it", function()
+    local code, out, err = H.isclua({ "-e", "x = = 1", "-e", "print('not reached')" })
+    assert.equal(1, code)
+    assert.equal("", out)
+    assert.equal("isclua: (command line):1: unexpected symbol near '='\n", err)
+  end)
+
   it("exits 1 when the script does not exist", function()
     local code, _, err = H.isclua({ "/nonexistent/job.lua" })
     assert.equal(1, code)

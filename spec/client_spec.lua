@@ -204,6 +204,21 @@ describe("a client facing odd answers", function()
     assert.equal("filters=name%20eq%20%22a%26b%22&sorters=name%2C-created", body.query)
   end)
 
+  it("takes a full URL on its own tenant", function()
+    local body = c:request("GET", server:url() .. "/echo?x=1")
+    assert.equal("Bearer fake-token", body.authorization)
+    assert.equal("x=1", body.query)
+  end)
+
+  it("never sends its token to another host, even one whose URL starts the same", function()
+    for _, url in ipairs { "http://127.0.0.1:1/echo", server:url() .. "0/echo", server:url() .. ".evil.example/echo" } do
+      local err = H.catch(c.request, c, "GET", url)
+      assert.is_true(isc.is_error(err, "argument"))
+      assert.matches("is not on this client's tenant", err.message, 1, true)
+    end
+    assert.has_error(function() c:paginate("http://127.0.0.1:1/v2024/roles") end)
+  end)
+
   it("raises a network error when the connection is reset", function()
     local ok, err = pcall(c.request, c, "GET", "/reset")
     assert.is_false(ok)

@@ -161,7 +161,7 @@ describe("completion", function()
     local methods = s:complete("c:")
     assert.is_truthy(#methods > 0)
     for _, m in ipairs(methods) do assert.is_nil(m:find("c:_", 1, true)) end
-    assert.same({ "c:_token", "c:_trace" }, s:complete("c:_t"))
+    assert.same({ "c:_target", "c:_token", "c:_trace" }, s:complete("c:_t"))
   end)
 
   it("offers nothing for what does not exist", function()

@@ -99,8 +99,17 @@ function M.protected(fn, ...)
   return false, M.report(res[2])
 end
 
--- Loads and runs a script file ("-" or nil: stdin) with its arguments;
--- returns true or false, exit code.
+-- Runs a compiled chunk protected with its arguments; a chunk that did not
+-- compile (nil, message) is a script error. Returns true or false, exit code.
+local function run_chunk(chunk, err, ...)
+  if not chunk then
+    io.stderr:write("isclua: ", err, "\n")
+    return false, M.exit_codes.script_error
+  end
+  return M.protected(chunk, ...)
+end
+
+-- Loads and runs a script file ("-" or nil: stdin) with its arguments.
 local function run_script(path, ...)
   local chunk, err
   if path == nil or path == "-" then
@@ -108,11 +117,7 @@ local function run_script(path, ...)
   else
     chunk, err = loadfile(path)
   end
-  if not chunk then
-    io.stderr:write("isclua: ", err, "\n")
-    return false, M.exit_codes.script_error
-  end
-  return M.protected(chunk, ...)
+  return run_chunk(chunk, err, ...)
 end
 
 -- Splits --sim's option string like a shell would for simple words.
@@ -239,12 +244,7 @@ local function run_plan(plan, argv)
   for _, e in ipairs(plan.exec) do
     local ok, code
     if e[1] == "-e" then
-      local chunk, cerr = load(e[2], "=(command line)")
-      if not chunk then
-        io.stderr:write("isclua: ", cerr, "\n")
-        return M.exit_codes.script_error
-      end
-      ok, code = M.protected(chunk)
+      ok, code = run_chunk(load(e[2], "=(command line)"))
     else
       ok, code = M.protected(function() _G[e[2]] = require(e[2]) end)
     end

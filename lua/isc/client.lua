@@ -262,6 +262,21 @@ function Client:_rehearse(method, path, body)
   return result, 0, { ["x-isclua-dry-run"] = "true" }
 end
 
+-- The URL of a path on the tenant, and the path as errors and traces show
+-- it. A full URL must be on the client's own tenant: the bearer token goes
+-- nowhere else.
+function Client:_target(fname, path)
+  if not path:match("^https?://") then
+    return self.base_url .. (path:sub(1, 1) == "/" and "" or "/") .. path, path
+  end
+  local rest = path:sub(#self.base_url + 1)
+  if path:sub(1, #self.base_url) ~= self.base_url or not (rest == "" or rest:match("^[/?]")) then
+    args.fail(fname, "%s is not on this client's tenant (%s): give a path such as /v2024/roles",
+      path, self.base_url)
+  end
+  return path, rest
+end
+
 local request_options = {
   query = "table", body = "table|string", headers = "table", content_type = "string",
   experimental = "boolean", raw = "boolean", read_only = "boolean",
@@ -270,17 +285,17 @@ local request_options = {
 --- Calls any ISC endpoint. `path` is relative to the base URL (or a full URL).
 --- Returns the decoded JSON body (nil when empty), the status and the headers.
 --- A table body is sent as JSON; HTTP errors raise isc errors of kind "api".
----@param method string
----@param path string
 --- Under --dry-run, mutating methods are not sent unless `read_only` says the
 --- call only reads (a search sent as POST).
+---@param method string
+---@param path string
 ---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=}
 function Client:request(method, path, opts)
   args.need("client:request", 1, method, "string")
   args.need("client:request", 2, path, "string")
   opts = args.check("client:request", opts, request_options)
   method = method:upper()
-  local url = path:match("^https?://") and path or self.base_url .. (path:sub(1, 1) == "/" and "" or "/") .. path
+  local url, shown = self:_target("client:request", path)
   if opts.query and next(opts.query) then
     url = url .. (url:find("?", 1, true) and "&" or "?") .. M.encode_query(opts.query)
   end
@@ -290,7 +305,6 @@ function Client:request(method, path, opts)
   if body then headers["Content-Type"] = opts.content_type or "application/json" end
   if opts.experimental then headers["X-SailPoint-Experimental"] = "true" end
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
-  local shown = path:match("^https?://[^/]*(.*)$") or path
   local label = method .. " " .. shown
 
   if config.process.dry_run and mutating[method] and not opts.read_only then
@@ -352,7 +366,7 @@ function Client:paginate(path, opts)
     base_query.sorters = opts.sorters
   end
   local method = opts.method or "GET"
-  local shown = path:match("^https?://[^/]*(.*)$") or path
+  local _, shown = self:_target("client:paginate", path)
   local function fetch(offset, page_limit, want_total)
     local q = {}
     for k, v in pairs(base_query) do q[k] = v end
@@ -377,6 +391,5 @@ function Client:close()
   self.conn:close()
 end
 Client.__close = Client.close
-Client.__gc = Client.close
 
 return M

@@ -77,12 +77,11 @@ local function load_profiles(looked_at)
   return conf, path
 end
 
-local function profile_source(name, looked_at, required)
+-- The settings of the named profile (or the default one), or nil, noting in
+-- looked_at why there is none.
+local function profile_source(name, looked_at)
   local conf, path = load_profiles(looked_at)
-  if not conf then
-    if required then config_error(looked_at, "profile '" .. name .. "' not found; looked in:") end
-    return nil
-  end
+  if not conf then return nil end
   name = name or conf.default
   if not name then
     looked_at[#looked_at + 1] = path .. " (no 'default' profile named)"
@@ -91,7 +90,6 @@ local function profile_source(name, looked_at, required)
   local p = (conf.profiles or {})[name]
   if type(p) ~= "table" then
     looked_at[#looked_at + 1] = path .. " (no profile '" .. name .. "')"
-    if required then config_error(looked_at, "profile '" .. name .. "' not found; looked in:") end
     return nil
   end
   check_private(path, p.client_secret ~= nil or p.token ~= nil)
@@ -147,9 +145,10 @@ function M.resolve(opts)
     local named = opts.profile or M.process.profile or os.getenv("ISCLUA_PROFILE")
     if named == "" then named = nil end
     if named then
-      found = profile_source(named, looked_at, true)
+      found = profile_source(named, looked_at)
+        or config_error(looked_at, "profile '" .. named .. "' not found; looked in:")
     else
-      found = env_source(looked_at) or json_source(looked_at) or profile_source(nil, looked_at, false)
+      found = env_source(looked_at) or json_source(looked_at) or profile_source(nil, looked_at)
     end
   end
   if not found then config_error(looked_at) end
