@@ -64,6 +64,11 @@ int isc_wait(int fd, double seconds);
 int isc_json_decode(lua_State *L, const char *s, size_t len);
 void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b);
 
+/* HTTP (http.c). Pushes a table of the header lines in head[0..len) with
+ * lowercased names (lowercasing them in place); repeated headers are joined
+ * with ", ", status lines skipped. */
+void isc_push_headers(lua_State *L, char *head, size_t len);
+
 /* Set by the host so that a fresh lua_State (a simulator thread) can load the
  * embedded Lua sources; NULL in the shared module, where package.path does. */
 extern void (*isc_state_init_hook)(lua_State *L);

@@ -180,12 +180,10 @@ static const char *failure_cause(CURLcode rc)
 	}
 }
 
-/* Pushes the final response's headers as a table with lowercased names;
- * repeated headers are joined with ", ". */
-static void push_headers(lua_State *L, http_conn *c)
+void isc_push_headers(lua_State *L, char *head, size_t len)
 {
 	lua_newtable(L);
-	char *line = c->head.data, *end = c->head.data + c->head.len;
+	char *line = head, *end = head ? head + len : NULL;
 	while (line && line < end) {
 		char *eol = memchr(line, '\n', (size_t)(end - line));
 		char *next = eol ? eol + 1 : end;
@@ -329,7 +327,7 @@ static int http_perform(lua_State *L)
 	curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
 
 	lua_pushinteger(L, status);
-	push_headers(L, c);
+	isc_push_headers(L, c->head.data, c->head.len);
 	lua_pushlstring(L, c->body.data ? c->body.data : "", c->body.len);
 	lua_createtable(L, 0, 4);
 	lua_pushnumber(L, total);
