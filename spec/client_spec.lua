@@ -219,6 +219,25 @@ describe("a client facing odd answers", function()
     assert.has_error(function() c:paginate("http://127.0.0.1:1/v2024/roles") end)
   end)
 
+  it("raises an error naming a redirect's target, and does not follow it", function()
+    local err = H.catch(c.request, c, "GET", "/redirect")
+    assert.is_true(isc.is_error(err, "api"))
+    assert.equal(302, err.status)
+    assert.equal("https://elsewhere.example/v2024/roles", err.location)
+    assert.matches("redirected to https://elsewhere.example/v2024/roles, which isclua does not follow", err.message, 1, true)
+  end)
+
+  it("stops reading a response larger than max_response_bytes, and does not retry it", function()
+    local capped = isc.client { base_url = server:url(), client_id = "x", client_secret = "y", max_response_bytes = 4096,
+      sleep = function() end }
+    local err = H.catch(capped.request, capped, "GET", "/big")
+    assert.is_true(isc.is_error(err, "network"))
+    assert.equal("too_large", err.cause)
+    assert.matches("larger than the 4096 bytes allowed", err.message, 1, true)
+    assert.equal(1, err.attempts)
+    assert.equal(5001, #c:request("GET", "/big"), "the default cap is far above")
+  end)
+
   it("raises a network error when the connection is reset", function()
     local ok, err = pcall(c.request, c, "GET", "/reset")
     assert.is_false(ok)

@@ -109,6 +109,46 @@ describe("the simulated tenant's limits and faults", function()
       assert.equal(1, #page, "the role was created")
     end)
 
+    -- Creates a role under a fault; returns whether the call failed, its
+    -- error, and how many roles of that name the tenant holds afterwards.
+    local function create_under(fault, name)
+      local owner = select(2, get())[1].owner.id
+      sim:configure { faults = fault .. "=1" }
+      local ok, err = pcall(api.call, api, "POST", "/v2024/roles", { json = { name = name, owner = { id = owner } } })
+      sim:configure { faults = false }
+      local _, page = api:call("GET", "/v2024/roles", { query = { filters = string.format("name eq %q", name) } })
+      return ok, err, #page
+    end
+
+    it("reset_after makes the change, then drops the connection", function()
+      local ok, err, n = create_under("reset_after", "Applied Then Reset")
+      assert.is_false(ok)
+      assert.equal("reset", err.cause)
+      assert.equal(1, n, "the role was created once")
+    end)
+
+    it("truncate_after makes the change, then cuts the body short", function()
+      local ok, err, n = create_under("truncate_after", "Applied Then Truncated")
+      assert.is_false(ok)
+      assert.equal("truncated", err.cause)
+      assert.equal(1, n)
+    end)
+
+    it("http504_after makes the change, then answers a gateway's 504", function()
+      local ok, status, n = create_under("http504_after", "Applied Then 504")
+      assert.is_true(ok)
+      assert.equal(504, status)
+      assert.equal(1, n)
+      assert.equal(1, sim:stats().faults.http504_after)
+    end)
+
+    it("reset and http503 strike before the change: nothing is made", function()
+      for _, fault in ipairs { "reset", "http503" } do
+        local _, _, n = create_under(fault, "Never Made " .. fault)
+        assert.equal(0, n, fault)
+      end
+    end)
+
     it("slow answers normally, after slow_seconds", function()
       sim:configure { faults = "slow=1", slow_seconds = 0.05 }
       assert.equal(200, (get()))

@@ -44,8 +44,15 @@ local client_options = {
   token = "string", profile = "string", timeout = "number", connect_timeout = "number",
   retries = "integer", max_retry_wait = "number", verbose = "boolean", trace = "function",
   layout = "string", propagation_version = "string", verify = "boolean",
-  sleep = "function", clock = "function",
+  sleep = "function", clock = "function", allow_insecure_http = "boolean", max_response_bytes = "integer",
 }
+
+-- Whether a URL's host is this machine, where plain http exposes nothing.
+local function loopback(url)
+  local host = url:match("^%a+://%[([^%]]*)%]") or url:match("^%a+://([^/:?#]*)") or ""
+  host = host:lower()
+  return host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
 
 Client.__index = function(self, k)
   local method = Client[k]
@@ -85,6 +92,14 @@ function M.new(opts)
   if pv ~= "v2025" and pv ~= "v2026" then
     args.fail("isc.client", "propagation_version must be 'v2025' or 'v2026', got '%s'", pv)
   end
+  if s.base_url:match("^[Hh][Tt][Tt][Pp]://") and not loopback(s.base_url) and not opts.allow_insecure_http then
+    errors.raise("config", string.format("%s: base_url %s would send the client secret and the token in clear; "
+      .. "use https://, or pass isc.client{allow_insecure_http = true} for a test server you trust",
+      s.source or "settings", s.base_url), { looked_at = { s.source } })
+  end
+  if opts.max_response_bytes and opts.max_response_bytes < 1 then
+    args.fail("isc.client", "max_response_bytes must be > 0, got %d", opts.max_response_bytes)
+  end
   local self = setmetatable({
     base_url = s.base_url,
     client_id = s.client_id,
@@ -99,7 +114,7 @@ function M.new(opts)
     _sleep = opts.sleep or core.sleep,
     _clock = opts.clock or core.time,
     conn = core.http_new { timeout = opts.timeout or 120, connect_timeout = opts.connect_timeout or 10,
-      verify = opts.verify },
+      verify = opts.verify, max_response_bytes = opts.max_response_bytes },
   }, Client)
   if self.verbose == nil then self.verbose = config.process.verbose end
   secrets[self] = {
@@ -169,8 +184,15 @@ function Client:_trace(line)
   end
 end
 
+-- Methods that leave the tenant as one call would when sent twice.
 local idempotent = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
-local retry_statuses = { [429] = true, [502] = true, [503] = true, [504] = true }
+-- Answers after which a request that is safe to repeat is sent again: the
+-- tenant refused (429) or failed or was not reached behind its gateway.
+local retry_statuses = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+-- Answers that say nothing of whether a mutation behind the gateway was done.
+local gateway_statuses = { [502] = true, [503] = true, [504] = true }
+-- Network failures that another attempt will not cure.
+local permanent = { url = true, tls = true, dns = true, too_large = true }
 
 -- Backoff for retries without Retry-After: 0.5, 1, 2, 4, 8 s, with jitter.
 local function backoff(attempt)
@@ -178,32 +200,41 @@ local function backoff(attempt)
   return base * (0.8 + 0.4 * math.random())
 end
 
--- Sends one request, retrying what is safe to retry: 429 and 502-504 (the
--- server did nothing) after Retry-After or a backoff, and network failures
--- for idempotent methods (any method when the connection was refused, since
--- nothing was sent). Returns status, headers, body; raises network errors.
-function Client:_send(method, url, headers, body, label)
-  local attempt = 0
+-- Sends one request under the retry policy (README: Retries and outcomes).
+-- A 429 is retried for any request (ISC did nothing); 500, 502-504 and
+-- network failures only when `safe` (sending it twice does no harm), and a
+-- failure before anything went out for any request. A request that is not
+-- safe goes on a fresh connection, so that libcurl never resends it on its
+-- own. Returns status, headers, body and whether an earlier attempt may
+-- have been applied (so a DELETE's 404 can mean "done"); raises network
+-- errors, which say whether the request went out (`sent`).
+function Client:_send(method, url, headers, body, label, safe)
+  local attempt, doubtful = 0, false
   while true do
     attempt = attempt + 1
-    local status, hdrs, text, info = self.conn:perform { method = method, url = url, headers = headers, body = body }
+    local status, hdrs, text, info = self.conn:perform { method = method, url = url, headers = headers, body = body,
+      fresh = not safe }
     local wait
     if status then
       self:_trace(string.format("%s %s -> %d (%.1f ms, %s out, %s in)", method, masked(url), status,
         info.time * 1000, human_bytes(info.bytes_out), human_bytes(info.bytes_in)))
-      if not retry_statuses[status] or attempt > self.retries then
-        return status, hdrs, text
+      local again = retry_statuses[status] and (safe or status == 429)
+      if not again or attempt > self.retries then
+        return status, hdrs, text, doubtful
       end
       wait = errors.retry_after(hdrs["retry-after"]) or backoff(attempt)
-      if wait > self.max_retry_wait then return status, hdrs, text end
+      if wait > self.max_retry_wait then return status, hdrs, text, doubtful end
+      doubtful = doubtful or gateway_statuses[status] or false
     else
       local err = hdrs
       err.method, err.url = method, masked(url)
-      self:_trace(string.format("%s %s -> %s (%s)", method, masked(url), err.cause, err.message))
-      local safe = idempotent[method] or err.cause == "refused"
-      if not safe or attempt > self.retries or err.cause == "url" or err.cause == "tls" or err.cause == "dns" then
+      self:_trace(string.format("%s %s -> %s (%s)%s", method, masked(url), err.cause, err.message,
+        err.sent and "" or ", not sent"))
+      if permanent[err.cause] or not (safe or not err.sent) or attempt > self.retries then
+        err.attempts = attempt
         error(err, 0)
       end
+      doubtful = doubtful or err.sent
       wait = backoff(attempt)
     end
     self:_trace(string.format("retrying %s in %.1f s (attempt %d of %d)", label, wait, attempt + 1, self.retries + 1))
@@ -223,8 +254,9 @@ function Client:_token()
   local body = form_encode { { "grant_type", "client_credentials" }, { "client_id", self.client_id },
     { "client_secret", s.client_secret } }
   local url = self.base_url .. "/oauth/token"
+  -- A token request changes nothing on the tenant: safe to repeat.
   local status, hdrs, text = self:_send("POST", url,
-    { ["Content-Type"] = "application/x-www-form-urlencoded", Accept = "application/json" }, body, "token request")
+    { ["Content-Type"] = "application/x-www-form-urlencoded", Accept = "application/json" }, body, "token request", true)
   if status ~= 200 then
     local e = errors.from_response("POST", "/oauth/token", status, hdrs, text)
     e.message = "authentication failed for client " .. tostring(self.client_id) .. ": " .. e.message
@@ -279,17 +311,32 @@ end
 
 local request_options = {
   query = "table", body = "table|string", headers = "table", content_type = "string",
-  experimental = "boolean", raw = "boolean", read_only = "boolean",
+  experimental = "boolean", raw = "boolean", read_only = "boolean", idempotent = "boolean",
 }
+
+-- The error for a mutation sent whose outcome cannot be known from what
+-- came back: what was sent, and the failure that hid the answer.
+local function unknown_outcome(method, shown, body, cause, what)
+  return errors.new("unknown_outcome", tostring(cause.message), {
+    method = method, path = shown, status = cause.status, cause = cause, what = what, outcome = "unknown",
+    request = { method = method, path = shown, body = body },
+  })
+end
 
 --- Calls any ISC endpoint. `path` is relative to the base URL (or a full URL).
 --- Returns the decoded JSON body (nil when empty), the status and the headers.
 --- A table body is sent as JSON; HTTP errors raise isc errors of kind "api".
 --- Under --dry-run, mutating methods are not sent unless `read_only` says the
 --- call only reads (a search sent as POST).
+--- GET, HEAD, PUT, DELETE and requests marked `read_only` or `idempotent`
+--- (sending them twice does no harm) are retried after 5xx and network
+--- failures; any other request is sent once, and when what it did cannot be
+--- told (its answer lost, or a gateway's 502-504) the error is of kind
+--- "unknown_outcome", carrying the request. Errors of a mutation carry
+--- `outcome`: "failed" (the tenant refused it), "not_sent" or "unknown".
 ---@param method string
 ---@param path string
----@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=}
+---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=, idempotent=}
 function Client:request(method, path, opts)
   args.need("client:request", 1, method, "string")
   args.need("client:request", 2, path, "string")
@@ -311,15 +358,35 @@ function Client:request(method, path, opts)
     return self:_rehearse(method, shown, opts.body)
   end
 
+  local safe = idempotent[method] or opts.read_only or opts.idempotent or false
+  local mutation = mutating[method] and not opts.read_only
   local refreshed = false
   while true do
     headers.Authorization = "Bearer " .. self:_token()
-    local status, hdrs, text = self:_send(method, url, headers, body, label)
+    local ok, status, hdrs, text, doubtful = pcall(self._send, self, method, url, headers, body, label, safe)
+    if not ok then
+      local err = status
+      if mutation and errors.is(err, "network") then
+        if err.sent and not safe then
+          error(unknown_outcome(method, shown, opts.body, err, "its answer was lost (" .. err.cause .. ")"), 0)
+        end
+        err.outcome = err.sent and "unknown" or "not_sent"
+      end
+      error(err, 0)
+    end
     if status == 401 and not refreshed and not secrets[self].fixed_token then
       refreshed = true
       self:logout()
-    elseif status >= 400 then
-      error(errors.from_response(method, shown, status, hdrs, text), 0)
+    elseif status >= 300 then
+      local err = errors.from_response(method, shown, status, hdrs, text)
+      if mutation and not safe and gateway_statuses[status] then
+        error(unknown_outcome(method, shown, opts.body, err, "the gateway answered " .. status), 0)
+      end
+      if mutation then
+        err.outcome = (status == 429 and "not_sent") or ((gateway_statuses[status] or doubtful) and "unknown") or "failed"
+        err.resent = doubtful or nil
+      end
+      error(err, 0)
     elseif opts.raw or text == "" then
       return (text ~= "" and text or nil), status, hdrs
     else

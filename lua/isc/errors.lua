@@ -6,17 +6,20 @@ local M = {}
 local mt = core.error_mt
 
 --- Kinds of error, and what they carry besides kind and message:
---- api (status, method, path, detail_code, tracking_id, messages, retry_after, body),
---- network (method, url, cause, curl_code), bad_response (status, method, path, body_start),
+--- api (status, method, path, detail_code, tracking_id, messages, retry_after, body, location),
+--- network (method, url, cause, curl_code, sent), bad_response (status, method, path, body_start),
+--- unknown_outcome (method, path, request, status, cause: the mutation was sent
+--- and what the tenant did with it cannot be told from what came back),
 --- config (looked_at), argument, timeout (last_status, last_error, timeout, elapsed, polls),
 --- interrupted (signal), already_running (running_id, cause: a propagation or a --lock),
 --- propagation_failed (propagation_id, stage, failure_reason, last_status), sim (the simulator: status).
-M.kinds = { "api", "network", "bad_response", "config", "argument", "timeout", "interrupted",
-  "already_running", "propagation_failed", "sim" }
+M.kinds = { "api", "network", "bad_response", "unknown_outcome", "config", "argument", "timeout",
+  "interrupted", "already_running", "propagation_failed", "sim" }
 
 local reasons = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
-  [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Payload Too Large",
+  [301] = "Moved Permanently", [302] = "Found", [303] = "See Other", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect", [405] = "Method Not Allowed", [409] = "Conflict", [413] = "Payload Too Large",
   [415] = "Unsupported Media Type", [429] = "Too Many Requests", [500] = "Internal Server Error",
   [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout",
 }
@@ -37,6 +40,10 @@ local formats = {
   network = function(e)
     return string.format("network error (%s) on %s %s: %s", e.cause or "?", e.method or "?",
       e.url or "?", e.message)
+  end,
+  unknown_outcome = function(e)
+    return string.format("outcome unknown: %s %s was sent and %s; the tenant may or may not have done it: %s",
+      e.method or "?", e.path or "?", e.what or "no answer came back", e.message)
   end,
   bad_response = function(e)
     return string.format("bad response to %s %s (HTTP %s): %s", e.method or "?", e.path or "?",
@@ -92,6 +99,12 @@ function M.from_response(method, path, status, headers, text)
     end
     e.message = e.messages[1] or trim(body.error_description) or trim(body.error)
       or trim(body.message) or trim(body.detailMessage)
+  end
+  if status >= 300 and status < 400 then
+    -- Following a redirect would hand the bearer token to another address.
+    e.location = headers.location
+    e.message = string.format("the server redirected to %s, which isclua does not follow (the token is "
+      .. "only sent to base_url); if the tenant moved, set base_url to the new address", e.location or "(no Location)")
   end
   e.message = e.message or (text ~= "" and not body and trim(text:sub(1, 200))) or reasons[status]
     or "no message"

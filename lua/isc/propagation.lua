@@ -58,8 +58,18 @@ function Propagation:ongoing()
 end
 
 --- Terminates the tenant's running propagation (which then ends TERMINATED).
+--- When the answer is lost, is-running tells whether it was done.
 function Propagation:cancel()
-  self:_call("POST", "/terminate")
+  local ok, err = pcall(self._call, self, "POST", "/terminate")
+  if ok or not errors.is(err, "unknown_outcome") then
+    if not ok then error(err, 0) end
+    return
+  end
+  local asked, running = pcall(self._running, self)
+  if asked and not running then return end
+  err.checked = asked and "is-running says the propagation still runs" or "is-running could not be asked"
+  err.message = err.message .. "; " .. err.checked
+  error(err, 0)
 end
 
 -- Whether a propagation is running, and its id (nil if the tenant gives none).
@@ -72,24 +82,54 @@ end
 
 local start_options = { skip_role_refresh = "boolean" }
 
+-- The already_running error for a start the tenant did not make.
+local function already_running(id, cause)
+  errors.raise("already_running", string.format(
+    "a role propagation is already running (id %s); wait for it with c.propagation:wait(%q)", id, id),
+    { running_id = id, status = cause.status, cause = cause })
+end
+
 --- Starts a propagation. When the tenant refuses because one is already
 --- running, the error is of kind "already_running" with field running_id (so
 --- a script can wait on that one instead) and the tenant's answer as `cause`.
+--- The start is sent once. is-running is asked first, so that when its
+--- answer is lost (a reset, a gateway's 502-504) is-running afterwards tells
+--- what happened: a new propagation running is returned as started; none
+--- running raises the original error with outcome "failed".
 ---@param opts table|nil {skip_role_refresh = false}
 ---@return table {rolePropagationId = "..."}
 function Propagation:start(opts)
   opts = args.check("propagation:start", opts, start_options)
+  -- What ran before: if the answer to the start is lost, a propagation
+  -- running afterwards that was not running before is this one.
+  local looked, was_running, was_id = pcall(self._running, self)
+  if not looked and errors.is(was_running, "interrupted") then error(was_running, 0) end
+  local before = looked and was_running and was_id or nil
   local ok, res = pcall(self._call, self, "POST", "",
     { skipRoleRefresh = opts.skip_role_refresh == true })
   if ok then return res end
   -- ISC only promises "a 4xx" when it does not start one; is-running tells why.
   if errors.is(res, "api") and res.status >= 400 and res.status < 500 then
     local asked, running, id = pcall(self._running, self)
-    if asked and running and id then
-      errors.raise("already_running", string.format(
-        "a role propagation is already running (id %s); wait for it with c.propagation:wait(%q)", id, id),
-        { running_id = id, status = res.status, cause = res })
+    if asked and running and id then already_running(id, res) end
+  elseif errors.is(res, "unknown_outcome") then
+    local asked, running, id = pcall(self._running, self)
+    if asked and looked and running and id and id ~= before then
+      require("isc.log").warn("the answer to the propagation start was lost; is-running shows it started",
+        { role_propagation_id = id })
+      return { rolePropagationId = id }
+    elseif asked and running and id and id == before then
+      already_running(id, res)
+    elseif asked and looked and not running then
+      -- Nothing runs now, so none was started: ISC runs one at a time, and
+      -- a propagation lasts far longer than this check.
+      local cause = res.cause
+      cause.outcome = "failed"
+      cause.message = cause.message .. " (is-running shows no propagation running: none was started)"
+      error(cause, 0)
     end
+    res.checked = asked and "is-running could not tell which propagation runs" or "is-running could not be asked"
+    res.message = res.message .. "; " .. res.checked
   end
   error(res, 0)
 end

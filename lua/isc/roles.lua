@@ -16,7 +16,7 @@ M.help = {
   create = "roles:create(role) -> the created role (name and owner required)",
   patch = "roles:patch(id, {{op=, path=, value=}, ...}) -> the updated role (JSON Patch)",
   delete = "roles:delete(id): deletes one role",
-  bulk_delete = "roles:bulk_delete(ids) -> task, tasks: deletes roles, 50 ids per request",
+  bulk_delete = "roles:bulk_delete(ids, {settle=30}) -> task, tasks: deletes roles, 50 ids per request (an error says which were done, not sent, unknown)",
   assigned_identities = "roles:assigned_identities(id, {filters=, sorters=, limit<=250, offset=, max=}) -> iterator over identities",
   entitlements = "roles:entitlements(id, {filters=, sorters=, limit<=50, offset=, max=}) -> iterator over entitlements",
   search = "roles:search{filters=, amm_key_values=, sorters=, limit<=250, ...} -> iterator over roles (POST /roles/filter)",
@@ -224,8 +224,34 @@ function Roles:get(id)
   return (self.client:request("GET", self:_path(id)))
 end
 
+-- A string as a filter literal: double-quoted, with \ and " escaped.
+local function quoted(v)
+  return '"' .. v:gsub('[\\"]', "\\%0") .. '"'
+end
+
+-- Calls fn(...); when it raises unknown_outcome, asks check(err) what the
+-- tenant holds now: check returns the result to give when the change is
+-- there, or nil and a sentence on what it found. A check that fails itself
+-- leaves the outcome unknown.
+local function resolving(check, fn, ...)
+  local ok, res = pcall(fn, ...)
+  if ok then return res end
+  if not errors.is(res, "unknown_outcome") then error(res, 0) end
+  local asked, found, finding = pcall(check, res)
+  if asked and found ~= nil then
+    require("isc.log").warn("the answer was lost, and the tenant shows the change was made",
+      { method = res.method, path = res.path })
+    return found
+  end
+  res.checked = asked and finding or ("the check failed too: " .. tostring(found))
+  res.message = res.message .. "; " .. res.checked
+  error(res, 0)
+end
+
 --- Creates a role. ISC requires `name` and `owner` ({type="IDENTITY", id=}),
---- and refuses an `id` or any accessModelMetadata.
+--- and refuses an `id` or any accessModelMetadata. Role names are unique, so
+--- when the answer is lost the role is looked up by name: found, it is
+--- returned; otherwise the unknown_outcome error says it was not found.
 ---@param role table the role as ISC's JSON (field names unchanged)
 ---@return table role the created role, with its id
 function Roles:create(role)
@@ -234,7 +260,11 @@ function Roles:create(role)
   if type(role.name) ~= "string" or role.name == "" then
     args.fail(fname, "role.name must be a non-empty string, got %s", type(role.name))
   end
-  return (self.client:request("POST", self:_path(), { body = role }))
+  return resolving(function()
+    local page = self.client:request("GET", self:_path(), { query = { filters = "name eq " .. quoted(role.name) } })
+    if type(page) == "table" and page[1] then return page[1] end
+    return nil, "no role named " .. quoted(role.name) .. " exists now, so it was most likely not created"
+  end, self.client.request, self.client, "POST", self:_path(), { body = role })
 end
 
 local patch_ops = { add = true, remove = true, replace = true, move = true, copy = true, test = true }
@@ -275,6 +305,36 @@ end
 ---   c.roles:patch(id, {{op = "replace", path = "/requestable", value = true}})
 --- An empty Lua table as a value goes out as {}; use isc.array{} for [] (values
 --- taken from a fetched role keep their kind).
+local ARRAY_MT = getmetatable(core.json_array({}))
+
+-- The value at a JSON Pointer in a document, and whether the pointer
+-- names an object member all the way (array positions shift, so a change
+-- there cannot be read back).
+local function member_at(doc, pointer)
+  local v = doc
+  for token in pointer:sub(2):gmatch("[^/]*") do
+    token = token:gsub("~1", "/"):gsub("~0", "~")
+    if type(v) ~= "table" or getmetatable(v) == ARRAY_MT or token:match("^%d+$") or token == "-" then return nil, false end
+    v = v[token]
+  end
+  return v, true
+end
+
+-- Whether every operation's effect shows in the role; nil when one cannot
+-- be read back (an array position, move, copy).
+local function patch_applied(role, ops)
+  for _, op in ipairs(ops) do
+    local v, readable = member_at(role, op.path)
+    if not readable or op.op == "move" or op.op == "copy" then return nil end
+    if op.op == "remove" and v ~= nil and v ~= core.null then return false end
+    if (op.op == "add" or op.op == "replace")
+        and core.json_encode(v, { sort_keys = true }) ~= core.json_encode(op.value, { sort_keys = true }) then
+      return false
+    end
+  end
+  return true
+end
+
 ---@param id string
 ---@param ops table[] list of {op=, path=, value=, from=}
 ---@return table role the updated role
@@ -282,29 +342,92 @@ function Roles:patch(id, ops)
   local fname = "roles:patch"
   need_text(fname, 1, id, "role id")
   local body = patch_body(fname, ops)
-  return (self.client:request("PATCH", self:_path(id),
-    { body = body, content_type = "application/json-patch+json" }))
+  return resolving(function()
+    local role = self:get(id)
+    local applied = patch_applied(role, body)
+    if applied then return role end
+    return nil, applied == false and "the role does not show the change, so it was most likely not made"
+      or "the change cannot be read back from the role (array positions, move or copy): GET it to see"
+  end, self.client.request, self.client, "PATCH", self:_path(id),
+    { body = body, content_type = "application/json-patch+json" })
 end
 
---- Deletes one role (ISC answers 204).
+--- Deletes one role (ISC answers 204). A 404 after an attempt whose answer
+--- was lost means that attempt deleted it.
 ---@param id string
 function Roles:delete(id)
   need_text("roles:delete", 1, id, "role id")
-  self.client:request("DELETE", self:_path(id))
+  local ok, err = pcall(self.client.request, self.client, "DELETE", self:_path(id))
+  if not ok and not (errors.is(err, "api") and err.status == 404 and err.resent) then error(err, 0) end
 end
+
+-- The roles of the given ids that the tenant lists (id -> role), asked 50
+-- at a time with the list-roles `id in` filter.
+function Roles:_by_ids(ids)
+  local found = {}
+  for first = 1, #ids, BULK_DELETE_MAX do
+    local quoted_ids = {}
+    for i = first, math.min(first + BULK_DELETE_MAX - 1, #ids) do quoted_ids[#quoted_ids + 1] = quoted(ids[i]) end
+    local page = self.client:request("GET", self:_path(), {
+      query = { filters = "id in (" .. table.concat(quoted_ids, ",") .. ")", limit = BULK_DELETE_MAX } })
+    for _, role in ipairs(page) do found[role.id] = role end
+  end
+  return found
+end
+
+-- After a batch whose answer was lost: the ids the tenant no longer lists
+-- are done. A bulk delete runs in the background, so the roles are looked at
+-- again, every few seconds, for up to `settle` seconds. Returns the ids done
+-- and the ids still there (or all of them, if the check itself failed).
+function Roles:_settle(batch, settle)
+  local c, waited, pause = self.client, 0, 2
+  local left = batch
+  while true do
+    local ok, present = pcall(self._by_ids, self, left)
+    if not ok then
+      if errors.is(present, "interrupted") then error(present, 0) end
+      break
+    end
+    local still = {}
+    for _, id in ipairs(left) do
+      if present[id] then still[#still + 1] = id end
+    end
+    left = still
+    if #left == 0 or waited >= settle then break end
+    c._sleep(pause)
+    waited = waited + pause
+  end
+  local gone, there = {}, {}
+  for _, id in ipairs(left) do there[id] = true end
+  for _, id in ipairs(batch) do
+    if not there[id] then gone[#gone + 1] = id end
+  end
+  return gone, left
+end
+
+local bulk_delete_options = { settle = "number" }
 
 --- Deletes roles in the background (POST /roles/bulk-delete). ISC takes at
 --- most 50 ids per request, so a longer list is sent in batches of 50, in
 --- order; repeated ids are sent once. Returns the TaskResultDto of the first
---- batch and the list of all of them. When a batch fails, the error raised
---- carries `accepted` (the tasks of the batches sent before it) and `unsent`
---- (the ids of that batch and the ones after it).
+--- batch and the list of all of them. A batch is never sent twice. When one
+--- is not done, the others are still sent (unless the tenant cannot be
+--- reached: then the rest is not sent), and at the end an error is raised
+--- that sorts every id: `done`, `not_sent`, `failed` (the tenant refused its
+--- batch) and `unknown`; `tasks` holds the accepted batches' tasks. A batch
+--- whose answer was lost is checked: the ids the tenant no longer lists
+--- within `settle` seconds (default 30) count as done. The error's kind is
+--- "unknown_outcome" when any id is unknown, else that of the first failure.
 ---@param ids string[] role ids
+---@param opts table|nil {settle = 30}
 ---@return table task the first batch's {type="TASK_RESULT", id=, name=}
 ---@return table tasks one TaskResultDto per batch
-function Roles:bulk_delete(ids)
+function Roles:bulk_delete(ids, opts)
   local fname = "roles:bulk_delete"
   args.need(fname, 1, ids, "table")
+  opts = args.check(fname, opts, bulk_delete_options)
+  local settle = opts.settle or 30
+  if not (settle >= 0 and settle < math.huge) then args.fail(fname, "option 'settle' must be a number of seconds >= 0") end
   local unique, seen = {}, {}
   for i, id in ipairs(ids) do
     if type(id) ~= "string" or id == "" then
@@ -318,21 +441,48 @@ function Roles:bulk_delete(ids)
   if #unique == 0 then args.fail(fname, "ids must not be empty") end
   local path = self:_path("bulk-delete")
   local tasks = core.json_array({})
-  for first = 1, #unique, BULK_DELETE_MAX do
-    local batch = core.json_array(table.move(unique, first, math.min(first + BULK_DELETE_MAX - 1, #unique), 1, {}))
-    local ok, result = pcall(self.client.request, self.client, "POST", path, { body = { roleIds = batch } })
-    if not ok then
-      if errors.is(result) and #tasks > 0 then
-        result.accepted = tasks
-        result.unsent = table.move(unique, first, #unique, 1, {})
-        result.message = string.format("%s (batch %d of %d failed; %d earlier batches were accepted)",
-          result.message, (first - 1) // BULK_DELETE_MAX + 1, (#unique - 1) // BULK_DELETE_MAX + 1, #tasks)
-      end
-      error(result, 0)
-    end
-    tasks[#tasks + 1] = result
+  local sorted = { done = {}, not_sent = {}, failed = {}, unknown = {} }
+  local function file(where, list)
+    for _, id in ipairs(list) do table.insert(sorted[where], id) end
   end
-  return tasks[1], tasks
+  local first_error, unreachable
+  local batches = (#unique - 1) // BULK_DELETE_MAX + 1
+  for first = 1, #unique, BULK_DELETE_MAX do
+    local batch = table.move(unique, first, math.min(first + BULK_DELETE_MAX - 1, #unique), 1, {})
+    if unreachable then
+      file("not_sent", batch)
+    else
+      local ok, result = pcall(self.client.request, self.client, "POST", path,
+        { body = { roleIds = core.json_array(batch) } })
+      if ok then
+        tasks[#tasks + 1] = result
+        file("done", batch)
+      elseif not errors.is(result) or result.kind == "interrupted" or not result.outcome then
+        error(result, 0)
+      else
+        first_error = first_error or result
+        result.batch = (first - 1) // BULK_DELETE_MAX + 1
+        if result.outcome == "unknown" then
+          local gone, left = self:_settle(batch, settle)
+          file("done", gone)
+          file("unknown", left)
+        else
+          file(result.outcome, batch)
+          unreachable = result.outcome == "not_sent"
+        end
+      end
+    end
+  end
+  if not first_error then return tasks[1], tasks end
+  local e = errors.new(#sorted.unknown > 0 and "unknown_outcome" or first_error.kind, string.format(
+    "bulk delete of %d roles in %d batches: %d done, %d not sent, %d failed, %d unknown (first failure, batch %d: %s)",
+    #unique, batches, #sorted.done, #sorted.not_sent, #sorted.failed, #sorted.unknown, first_error.batch,
+    tostring(first_error)), {
+    done = sorted.done, not_sent = sorted.not_sent, failed = sorted.failed, unknown = sorted.unknown,
+    tasks = tasks, cause = first_error, method = "POST", path = path, what = "not every batch was confirmed",
+    status = first_error.status,
+  })
+  error(e, 0)
 end
 
 -- The path of one metadata value of a role.
@@ -349,7 +499,8 @@ end
 ---@param value string the value's technical name
 ---@return table role the updated role
 function Roles:add_metadata(id, key, value)
-  return (self.client:request("POST", self:_metadata_path("roles:add_metadata", id, key, value)))
+  -- Adding a value the role has already leaves it as it is: safe to repeat.
+  return (self.client:request("POST", self:_metadata_path("roles:add_metadata", id, key, value), { idempotent = true }))
 end
 
 --- Removes one access-model metadata value from a role (a value the role
@@ -359,6 +510,33 @@ end
 ---@param value string
 function Roles:remove_metadata(id, key, value)
   self.client:request("DELETE", self:_metadata_path("roles:remove_metadata", id, key, value))
+end
+
+-- A role's metadata values: key -> {value -> true}, and the number of keys.
+local function metadata_of(role)
+  local by_key, keys = {}, 0
+  local amm = type(role.accessModelMetadata) == "table" and role.accessModelMetadata.attributes
+  for _, attr in ipairs(type(amm) == "table" and amm or {}) do
+    local set = {}
+    for _, v in ipairs(type(attr.values) == "table" and attr.values or {}) do set[v.value] = true end
+    by_key[attr.key], keys = set, keys + 1
+  end
+  return by_key, keys
+end
+
+-- Whether a role shows the change a bulk metadata update asks for.
+local function metadata_shows(role, body)
+  local by_key, keys = metadata_of(role)
+  for _, item in ipairs(body.values) do
+    local have = by_key[item.attribute] or {}
+    local n = 0
+    for _ in pairs(have) do n = n + 1 end
+    for _, v in ipairs(item.values) do
+      if (body.operation == "REMOVE") == (have[v] == true) then return false end
+    end
+    if body.operation == "REPLACE" and n ~= #item.values then return false end
+  end
+  return not (body.operation == "REPLACE" and body.replaceScope ~= "ATTRIBUTE" and keys ~= #body.values)
 end
 
 local bulk_metadata_options = {
@@ -414,8 +592,33 @@ function Roles:bulk_update_metadata(opts)
   else
     body.query = opts.query
   end
-  return (self.client:request("POST", self:_path("access-model-metadata", "bulk-update", bulk_endpoints[chosen]),
-    { body = body }))
+  -- The jobs before, so that a job whose start was answered by a lost
+  -- response can be told from the others afterwards.
+  local listed, before = pcall(self.bulk_update_statuses, self)
+  if not listed and errors.is(before, "interrupted") then error(before, 0) end
+  return resolving(function()
+    if listed then
+      local known = {}
+      for _, job in ipairs(before) do known[job.id] = true end
+      for _, job in ipairs(self:bulk_update_statuses()) do
+        if not known[job.id] then return job end
+      end
+    end
+    if chosen == "ids" and self:_metadata_applied(body) then
+      return { type = "ROLE", status = "COMPLETED", verified = true }
+    end
+    return nil, "no new bulk update job is listed" .. (chosen == "ids" and " and the roles do not all show the change" or "")
+  end, self.client.request, self.client, "POST",
+    self:_path("access-model-metadata", "bulk-update", bulk_endpoints[chosen]), { body = body })
+end
+
+-- Whether every role of a bulk metadata update by ids shows its change.
+function Roles:_metadata_applied(body)
+  local found = self:_by_ids(body.roles)
+  for _, id in ipairs(body.roles) do
+    if not (found[id] and metadata_shows(found[id], body)) then return false end
+  end
+  return true
 end
 
 --- Lists the tenant's unfinished access-model metadata bulk updates.

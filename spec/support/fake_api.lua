@@ -24,6 +24,12 @@ local routes = {
       body = string.format('{"authorization":%q,"query":%q}', req.headers.authorization or "", req.query) }
   end,
   ["/reset"] = function() return { fault = "reset" } end,
+  ["/redirect"] = function()
+    return { status = 302, headers = { Location = "https://elsewhere.example/v2024/roles" }, body = "" }
+  end,
+  ["/big"] = function()
+    return { status = 200, headers = { ["Content-Type"] = "application/json" }, body = "[" .. ("0,"):rep(5000) .. "0]" }
+  end,
 }
 
 function M.handler()

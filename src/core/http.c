@@ -23,6 +23,8 @@ typedef struct {
 	long connect_timeout_ms;
 	long timeout_ms;
 	int verify;
+	curl_off_t max_body;   /* bytes of body or of headers a response may hold */
+	int too_large;         /* the transfer was stopped at max_body */
 	char user_agent[64];
 	char errbuf[CURL_ERROR_SIZE];
 	membuf body;
@@ -62,11 +64,23 @@ static void membuf_reset(membuf *b)
 	b->len = 0;
 }
 
+/* Adds to one of the response's buffers, refusing (which stops the
+ * transfer) past max_body so that a hostile or broken server cannot make the
+ * client grow without bound. */
+static size_t capped_add(http_conn *c, membuf *b, const char *p, size_t n)
+{
+	if ((curl_off_t)(b->len + n) > c->max_body) {
+		c->too_large = 1;
+		return 0;
+	}
+	return membuf_add(b, p, n) ? n : 0;
+}
+
 /* libcurl write callback: collects the response body. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
 	http_conn *c = ud;
-	return membuf_add(&c->body, p, size * n) ? size * n : 0;
+	return capped_add(c, &c->body, p, size * n);
 }
 
 /* Keeps only the last response's headers (a 100 Continue or a redirect
@@ -76,7 +90,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
 	http_conn *c = ud;
 	if (size * n > 5 && memcmp(p, "HTTP/", 5) == 0)
 		c->head.len = 0;
-	return membuf_add(&c->head, p, size * n) ? size * n : 0;
+	return capped_add(c, &c->head, p, size * n);
 }
 
 /* Aborts a transfer as soon as Ctrl-C or SIGTERM arrives. */
@@ -129,7 +143,8 @@ static const char *field_string(lua_State *L, int t, const char *key, int requir
 	return NULL;
 }
 
-/* core.http_new{connect_timeout=10, timeout=120, verify=true} -> conn */
+/* core.http_new{connect_timeout=10, timeout=120, verify=true,
+ *               max_response_bytes=64 MiB} -> conn */
 static int http_new(lua_State *L)
 {
 	lua_settop(L, 1);
@@ -143,6 +158,14 @@ static int http_new(lua_State *L)
 	lua_getfield(L, 1, "verify");
 	int verify = lua_isnil(L, -1) ? 1 : lua_toboolean(L, -1);
 	lua_pop(L, 1);
+	lua_getfield(L, 1, "max_response_bytes");
+	lua_Integer max_body = 64 << 20;
+	if (!lua_isnil(L, -1)) {
+		int isint;
+		max_body = lua_tointegerx(L, -1, &isint);
+		luaL_argcheck(L, isint && max_body > 0, 1, "field 'max_response_bytes' must be an integer > 0");
+	}
+	lua_pop(L, 1);
 
 	http_conn *c = lua_newuserdatauv(L, sizeof *c, 0);
 	memset(c, 0, sizeof *c);
@@ -153,6 +176,7 @@ static int http_new(lua_State *L)
 	c->connect_timeout_ms = connect_ms;
 	c->timeout_ms = total_ms;
 	c->verify = verify;
+	c->max_body = (curl_off_t)max_body;
 	snprintf(c->user_agent, sizeof c->user_agent, "isclua/%s", ISCLUA_VERSION);
 	return 1;
 }
@@ -176,6 +200,7 @@ static const char *failure_cause(CURLcode rc)
 	case CURLE_SEND_ERROR: return "reset";
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL: return "url";
+	case CURLE_FILESIZE_EXCEEDED: return "too_large";
 	default: return "other";
 	}
 }
@@ -247,8 +272,14 @@ static void request_headers(lua_State *L, http_conn *c, int req)
 	lua_pop(L, 1);
 }
 
-/* conn:perform{method=, url=, headers=, body=, timeout=}
- *   -> status, headers, body, info | nil, network error */
+/* conn:perform{method=, url=, headers=, body=, timeout=, fresh=}
+ *   -> status, headers, body, info | nil, network error
+ * fresh = true sends the request on a new connection. libcurl resends a
+ * request, silently, when a reused connection dies before any answer; the
+ * server may have read and applied it, so a request that must not be sent
+ * twice asks for a connection that has never carried one. A network error
+ * says whether any of the request went out (sent), so a caller can tell
+ * "not sent" from "outcome unknown". */
 static int http_perform(lua_State *L)
 {
 	http_conn *c = check_conn(L);
@@ -260,6 +291,9 @@ static int http_perform(lua_State *L)
 	size_t body_len;
 	const char *body = field_string(L, 2, "body", 0, &body_len);
 	long timeout_ms = opt_ms(L, 2, "timeout", c->timeout_ms);
+	lua_getfield(L, 2, "fresh");
+	long fresh = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	if (isc_pending_signal)
 		return isc_raise_interrupted(L);
 
@@ -279,6 +313,8 @@ static int http_perform(lua_State *L)
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, (long)c->verify);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->verify ? 2L : 0L);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, fresh);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, c->max_body);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
@@ -295,6 +331,7 @@ static int http_perform(lua_State *L)
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
 	}
 	c->errbuf[0] = '\0';
+	c->too_large = 0;
 
 	isc_sigsave save;
 	isc_signals_enter(&save);
@@ -306,13 +343,21 @@ static int http_perform(lua_State *L)
 	if (rc == CURLE_ABORTED_BY_CALLBACK && isc_pending_signal)
 		return isc_raise_interrupted(L);
 	if (rc != CURLE_OK) {
+		long request_size = 0;
+		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_size);
 		lua_pushnil(L);
-		isc_push_error(L, "network", "%s: %s", curl_easy_strerror(rc),
-		               c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-		lua_pushstring(L, failure_cause(rc));
+		if (c->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+			isc_push_error(L, "network", "the response is larger than the %I bytes allowed "
+			               "(the client's max_response_bytes)", (lua_Integer)c->max_body);
+		else
+			isc_push_error(L, "network", "%s: %s", curl_easy_strerror(rc),
+			               c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		lua_pushstring(L, c->too_large ? "too_large" : failure_cause(rc));
 		lua_setfield(L, -2, "cause");
 		lua_pushinteger(L, rc);
 		lua_setfield(L, -2, "curl_code");
+		lua_pushboolean(L, request_size > 0);
+		lua_setfield(L, -2, "sent");
 		return 2;
 	}
 

@@ -1,8 +1,8 @@
 /* The pagination iterator shared by every offset/limit list endpoint. It holds
  * one page at a time, so walking any number of items takes constant memory.
  * Fetching a page is the caller's Lua function (it knows the endpoint); the
- * pager decides when to fetch, what offset and limit to ask for, and when
- * the listing has ended. */
+ * pager decides when to fetch, what offset and limit to ask for, when the
+ * listing has ended, and where it goes on from after a page failed. */
 #include <string.h>
 
 #include "core.h"
@@ -15,17 +15,21 @@ typedef struct {
 	lua_Integer max;       /* stop after this many items; -1 for all */
 	lua_Integer offset;    /* server offset of the next page to fetch */
 	lua_Integer yielded;   /* items handed out so far */
-	lua_Integer total;     /* X-Total-Count, -1 while unknown */
+	lua_Integer total;     /* latest X-Total-Count, -1 while unknown */
 	lua_Integer page_at;   /* server offset of the page held */
 	lua_Integer page_len;  /* items in the page held */
 	lua_Integer page_pos;  /* next item of that page to hand out */
 	lua_Integer pages;     /* pages fetched */
+	int failed;            /* the page at offset did not arrive: reading fetches it again */
 	int done;
 	int closed;
 } pager;
 
 /* User values: 1 fetch function, 2 current page, 3 on_page callback, 4 label */
 enum { UV_FETCH = 1, UV_PAGE, UV_ON_PAGE, UV_LABEL, UV_COUNT = UV_LABEL };
+
+/* What one call of the fetch function came to. */
+enum { FETCHED, PAST_END, FAILED };
 
 /* The pager at argument 1, which must not be closed. */
 static pager *check_pager(lua_State *L)
@@ -80,13 +84,46 @@ static int pager_new(lua_State *L)
 	return 1;
 }
 
+/* Lets go of the page held, read or not. */
+static void drop_page(lua_State *L, int idx, pager *p)
+{
+	p->page_len = p->page_pos = 0;
+	lua_pushnil(L);
+	lua_setiuservalue(L, idx, UV_PAGE);
+}
+
 /* Drops the page held, marking the listing finished. */
 static void finish(lua_State *L, int idx, pager *p)
 {
 	p->done = 1;
-	p->page_len = p->page_pos = 0;
-	lua_pushnil(L);
-	lua_setiuservalue(L, idx, UV_PAGE);
+	drop_page(L, idx, p);
+}
+
+/* Server offset of the next item to hand out. */
+static lua_Integer next_offset(const pager *p)
+{
+	return p->page_pos < p->page_len ? p->page_at + p->page_pos : p->offset;
+}
+
+/* Puts the listing back at server offset `at` with `read` items handed out,
+ * holding no page: reading it again fetches from there. */
+static void rewind_to(lua_State *L, int idx, pager *p, lua_Integer at, lua_Integer read)
+{
+	drop_page(L, idx, p);
+	p->offset = at;
+	p->yielded = read;
+}
+
+/* How many items lie between the listing's start and server offset `end`. */
+static lua_Integer from_start(const pager *p, lua_Integer end)
+{
+	return end > p->start ? end - p->start : 0;
+}
+
+/* n items, or fewer if max says so. */
+static lua_Integer within_max(const pager *p, lua_Integer n)
+{
+	return p->max >= 0 && n > p->max ? p->max : n;
 }
 
 /* Is the listing over before fetching the page at p->offset? */
@@ -97,12 +134,11 @@ static int ended(pager *p)
 	return p->total >= 0 && p->offset >= p->total;
 }
 
-/* Whether a fetch error means "past the end": ISC answers 400 "Specified
- * offset is invalid." to an offset equal to the total after a full last page
- * (only possible once a page has been read). */
-static int is_past_end_error(lua_State *L, pager *p)
+/* Whether the error on the stack top means "past the end": ISC answers 400
+ * "Specified offset is invalid." to an offset equal to the total. */
+static int is_past_end_error(lua_State *L)
 {
-	if (p->pages == 0 || !lua_istable(L, -1))
+	if (!lua_istable(L, -1))
 		return 0;
 	lua_getfield(L, -1, "status");
 	lua_getfield(L, -2, "message");
@@ -124,32 +160,98 @@ static lua_Integer page_length(lua_State *L, int idx, lua_Integer at)
 	return n;
 }
 
+/* Calls fetch(at, want, want_total) of the pager at idx. FETCHED leaves the
+ * page on the stack with its length in *len and the total the server gave
+ * in *total (-1 for none); FAILED leaves the error; PAST_END, nothing (only
+ * an offset past the listing's start can be past the end). */
+static int call_fetch(lua_State *L, int idx, const pager *p, lua_Integer at, lua_Integer want,
+                      int want_total, lua_Integer *len, lua_Integer *total)
+{
+	lua_getiuservalue(L, idx, UV_FETCH);
+	lua_pushinteger(L, at);
+	lua_pushinteger(L, want);
+	lua_pushboolean(L, want_total);
+	if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
+		if (at > p->start && is_past_end_error(L)) {
+			lua_pop(L, 1);
+			return PAST_END;
+		}
+		return FAILED;
+	}
+	*len = page_length(L, -2, at);
+	*total = lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0 ? lua_tointeger(L, -1) : -1;
+	lua_pop(L, 1);
+	return FETCHED;
+}
+
+/* Adds to the error table on the stack top where the listing stands: the
+ * server offset to read again from and the items handed out before it. */
+static void mark_error(lua_State *L, lua_Integer offset, lua_Integer read)
+{
+	if (!lua_istable(L, -1))
+		return;
+	/* raw: no metamethod may replace the error being raised */
+	lua_pushliteral(L, "offset");
+	lua_pushinteger(L, offset);
+	lua_rawset(L, -3);
+	lua_pushliteral(L, "read");
+	lua_pushinteger(L, read);
+	lua_rawset(L, -3);
+}
+
+/* Calls on_page, if any, with what the page just fetched (n items) brought. */
+static void report_page(lua_State *L, int idx, pager *p, lua_Integer n)
+{
+	if (lua_getiuservalue(L, idx, UV_ON_PAGE) != LUA_TFUNCTION) {
+		lua_pop(L, 1);
+		return;
+	}
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, p->page_at);
+	lua_setfield(L, -2, "offset");
+	lua_pushinteger(L, n);
+	lua_setfield(L, -2, "count");
+	lua_pushinteger(L, within_max(p, p->yielded + n));
+	lua_setfield(L, -2, "read");
+	if (p->total >= 0) {
+		lua_pushinteger(L, within_max(p, from_start(p, p->total)));
+		lua_setfield(L, -2, "total");
+	}
+	lua_call(L, 1, 0);
+}
+
 /* Fetches the page at p->offset into the pager (at stack index idx).
- * Returns 1 if a non-empty page is held afterwards, 0 at the end. */
+ * Returns 1 if a non-empty page is held afterwards, 0 at the end. A fetch
+ * that fails leaves the pager at that page, so reading on asks for it again,
+ * and raises its error marked with mark_error. */
 static int fetch_page(lua_State *L, int idx, pager *p)
 {
 	lua_Integer want = p->limit;
 	if (p->max >= 0 && p->max - p->yielded < want)
 		want = p->max - p->yielded;
-	lua_getiuservalue(L, idx, UV_FETCH);
-	lua_pushinteger(L, p->offset);
-	lua_pushinteger(L, want);
-	lua_pushboolean(L, p->pages == 0);
-	if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
-		if (is_past_end_error(L, p)) {
-			lua_pop(L, 1);
-			finish(L, idx, p);
-			return 0;
-		}
+	/* The total is asked for on the first page, and again on the page it
+	 * says is the last, so that items added meanwhile are not left out. */
+	int want_total = p->pages == 0 || (p->total >= 0 && p->total - p->offset <= want);
+	lua_Integer n, total;
+	drop_page(L, idx, p);
+	p->failed = 1;
+	switch (call_fetch(L, idx, p, p->offset, want, want_total, &n, &total)) {
+	case PAST_END:
+		p->failed = 0;
+		finish(L, idx, p);
+		return 0;
+	case FAILED:
+		mark_error(L, p->offset, p->yielded);
 		return lua_error(L);
 	}
-	lua_Integer n = page_length(L, -2, p->offset);
-	if (lua_isinteger(L, -1))
-		p->total = lua_tointeger(L, -1);
-	lua_pop(L, 1);
+	p->failed = 0;
+	if (total >= 0)
+		p->total = total;
 	p->pages++;
 	p->page_at = p->offset;
 	p->offset += n;
+	/* An empty page ends the listing even when the total said more: items
+	 * were deleted meanwhile. */
 	if (n == 0) {
 		lua_pop(L, 1);
 		finish(L, idx, p);
@@ -158,25 +260,12 @@ static int fetch_page(lua_State *L, int idx, pager *p)
 	p->page_len = n;
 	p->page_pos = 0;
 	lua_setiuservalue(L, idx, UV_PAGE);
-	/* A short page is the last one: the server had no more. */
-	if (n < want)
+	/* A short page is the last one when no total says otherwise (ISC's
+	 * rule); with a total, a gateway may have lowered the limit, so the rest
+	 * is asked for. */
+	if (n < want && p->total < 0)
 		p->total = p->offset;
-	if (lua_getiuservalue(L, idx, UV_ON_PAGE) == LUA_TFUNCTION) {
-		lua_createtable(L, 0, 4);
-		lua_pushinteger(L, p->page_at);
-		lua_setfield(L, -2, "offset");
-		lua_pushinteger(L, n);
-		lua_setfield(L, -2, "count");
-		lua_pushinteger(L, p->yielded + n);
-		lua_setfield(L, -2, "read");
-		if (p->total >= 0) {
-			lua_pushinteger(L, p->total - p->start);
-			lua_setfield(L, -2, "total");
-		}
-		lua_call(L, 1, 0);
-	} else {
-		lua_pop(L, 1);
-	}
+	report_page(L, idx, p, n);
 	return 1;
 }
 
@@ -255,21 +344,41 @@ static int pager_pages(lua_State *L)
 	return 4;
 }
 
-/* pager:collect() -> list of every item not yet read */
-static int pager_collect(lua_State *L)
+/* Appends every item not yet read to the list at index 2. */
+static int collect_into(lua_State *L)
 {
 	pager *p = check_pager(L);
-	lua_newtable(L);
-	luaL_setmetatable(L, ISC_ARRAY_MT);
 	lua_Integer n = 0;
 	while (ensure_item(L, 1, p)) {
 		lua_getiuservalue(L, 1, UV_PAGE);
 		while (p->page_pos < p->page_len && (p->max < 0 || p->yielded < p->max)) {
 			lua_geti(L, -1, ++p->page_pos);
-			lua_seti(L, -3, ++n);
+			lua_seti(L, 2, ++n);
 			p->yielded++;
 		}
 		lua_pop(L, 1);
+	}
+	return 0;
+}
+
+/* pager:collect() -> list of every item not yet read. All or nothing: when
+ * a page fails, the items gathered go with the error, so the listing goes
+ * back to where collect began (the error's offset and read say where). */
+static int pager_collect(lua_State *L)
+{
+	pager *p = check_pager(L);
+	lua_Integer at = next_offset(p), read = p->yielded;
+	lua_settop(L, 1);
+	lua_pushcfunction(L, collect_into);
+	lua_pushvalue(L, 1);
+	lua_newtable(L);
+	luaL_setmetatable(L, ISC_ARRAY_MT);
+	lua_pushvalue(L, -1);
+	lua_insert(L, 2); /* the list stays below the call */
+	if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+		rewind_to(L, 1, p, at, read);
+		mark_error(L, at, read);
+		return lua_error(L);
 	}
 	return 1;
 }
@@ -281,29 +390,23 @@ static int pager_collect(lua_State *L)
 static int pager_count(lua_State *L)
 {
 	pager *p = check_pager(L);
-	lua_Integer total = p->total;
+	lua_Integer total = p->total, n;
 	if (total < 0) {
-		lua_getiuservalue(L, 1, UV_FETCH);
-		lua_pushinteger(L, p->start);
-		lua_pushinteger(L, 1);
-		lua_pushboolean(L, 1);
-		lua_call(L, 3, 2);
-		lua_Integer n = page_length(L, -2, p->start);
-		if (lua_isinteger(L, -1))
-			total = lua_tointeger(L, -1);
-		else if (n == 0)
+		/* at the start: never PAST_END */
+		if (call_fetch(L, 1, p, p->start, 1, 1, &n, &total) == FAILED)
+			return lua_error(L);
+		lua_pop(L, 1);
+		if (total < 0 && n == 0)
 			total = p->start;
-		lua_pop(L, 2);
 	}
 	if (total < 0) {
-		lua_Integer at = p->start, n = 0;
+		lua_Integer at = p->start, ignored;
 		for (;;) {
-			lua_getiuservalue(L, 1, UV_FETCH);
-			lua_pushinteger(L, at);
-			lua_pushinteger(L, p->limit);
-			lua_pushboolean(L, 0);
-			lua_call(L, 3, 1);
-			n = page_length(L, -1, at);
+			int got = call_fetch(L, 1, p, at, p->limit, 0, &n, &ignored);
+			if (got == FAILED)
+				return lua_error(L);
+			if (got == PAST_END)
+				break;
 			lua_pop(L, 1);
 			at += n;
 			if (n < p->limit || (p->max >= 0 && at - p->start >= p->max))
@@ -311,12 +414,7 @@ static int pager_count(lua_State *L)
 		}
 		total = at;
 	}
-	lua_Integer count = total - p->start;
-	if (count < 0)
-		count = 0;
-	if (p->max >= 0 && count > p->max)
-		count = p->max;
-	lua_pushinteger(L, count);
+	lua_pushinteger(L, within_max(p, from_start(p, total)));
 	return 1;
 }
 
@@ -327,7 +425,7 @@ static int pager_total(lua_State *L)
 	if (p->total < 0)
 		lua_pushnil(L);
 	else
-		lua_pushinteger(L, p->total - p->start);
+		lua_pushinteger(L, from_start(p, p->total));
 	return 1;
 }
 
@@ -339,7 +437,7 @@ static int pager_read(lua_State *L)
 	return 1;
 }
 
-/* pager:close(): releases the page held; idempotent. Also __close and __gc. */
+/* pager:close(): releases the page held; idempotent. Also __gc. */
 static int pager_close(lua_State *L)
 {
 	pager *p = luaL_checkudata(L, 1, PAGER_MT);
@@ -347,6 +445,19 @@ static int pager_close(lua_State *L)
 		finish(L, 1, p);
 		p->closed = 1;
 	}
+	return 0;
+}
+
+/* __close: a generic for left by break closes the listing; one left by an
+ * error only lets go of the page held and keeps the listing's place, so that
+ * reading it again (after a failed page, say) goes on from there. */
+static int pager_close_tbc(lua_State *L)
+{
+	pager *p = luaL_checkudata(L, 1, PAGER_MT);
+	if (lua_isnoneornil(L, 2))
+		return pager_close(L);
+	if (!p->closed && !p->done)
+		rewind_to(L, 1, p, next_offset(p), p->yielded);
 	return 0;
 }
 
@@ -363,10 +474,14 @@ static int pager_tostring(lua_State *L)
 	pager *p = luaL_checkudata(L, 1, PAGER_MT);
 	lua_getiuservalue(L, 1, UV_LABEL);
 	const char *label = lua_isstring(L, -1) ? lua_tostring(L, -1) : "listing";
-	const char *state = p->closed ? "closed" : p->done ? "finished" : p->pages ? "reading" : "not started";
+	if (!p->closed && !p->done && p->failed)
+		lua_pushfstring(L, "failed at offset %I", p->offset);
+	else
+		lua_pushstring(L, p->closed ? "closed" : p->done ? "finished" : p->pages ? "reading" : "not started");
+	const char *state = lua_tostring(L, -1);
 	if (p->total >= 0)
 		lua_pushfstring(L, "isc.pager(%s: %s, %I of %I read)", label, state,
-		                p->yielded, p->total - p->start);
+		                p->yielded, from_start(p, p->total));
 	else
 		lua_pushfstring(L, "isc.pager(%s: %s, %I read)", label, state, p->yielded);
 	return 1;
@@ -387,7 +502,7 @@ void isc_open_pager(lua_State *L)
 	};
 	static const luaL_Reg meta[] = {
 		{"__call", pager_call},
-		{"__close", pager_close},
+		{"__close", pager_close_tbc},
 		{"__gc", pager_close},
 		{"__tostring", pager_tostring},
 		{NULL, NULL},

@@ -44,6 +44,8 @@ function M.usage()
     "                               (default " .. d("rate_limit") .. "); 429 with Retry-After beyond",
     "  --faults SPEC                injected faults, e.g.",
     "                               http500=0.03,http503=0.03,reset=0.02,http429=0.02,slow=0.01,truncate=0.01",
+    "                               (http500, http503, http429, reset: before the change is made;",
+    "                               truncate, reset_after, truncate_after, http504_after: after it)",
     "  --fault-seed N               seed of the fault sequence (default " .. d("fault_seed") .. ")",
     "  --token-ttl SECONDS          access token lifetime (default " .. d("token_ttl") .. ")",
     "  --propagation-stage-seconds S  duration of each propagation stage (default " .. d("propagation_stage_seconds") .. ")",

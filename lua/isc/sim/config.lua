@@ -39,7 +39,11 @@ for _, s in ipairs(M.settings) do
   kinds[s[1]] = s[2]
 end
 
-M.FAULT_KINDS = { "http500", "http503", "http429", "reset", "slow", "truncate" }
+-- reset, http5xx and http429 strike before the endpoint runs (nothing is
+-- done); truncate and the *_after kinds after it (the change is made, the
+-- response is lost or replaced by a gateway's 504).
+M.FAULT_KINDS = { "http500", "http503", "http429", "reset", "slow", "truncate",
+  "reset_after", "truncate_after", "http504_after" }
 M.RUNNING_STAGES = { "PENDING", "DATA_AGGREGATION_RUNNING", "LAUNCH_PROVISIONING" }
 
 -- Values that switch an optional setting off.

@@ -17,6 +17,7 @@ M.TEXT = {
   [415] = "The request payload is in a format not supported by this method on the target resource.",
   [500] = "An internal fault occurred.",
   [503] = "The service is temporarily unavailable.",
+  [504] = "The gateway timed out waiting for the service.",
 }
 
 M.DETAIL = {
@@ -27,6 +28,7 @@ M.DETAIL = {
   [415] = "415 Unsupported Media Type",
   [500] = "500.0 Internal Fault",
   [503] = "503 Service Unavailable",
+  [504] = "504 Gateway Timeout",
 }
 M.REFERENCE_NOT_FOUND = "400.1.404 Referenced object not found"
 

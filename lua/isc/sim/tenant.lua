@@ -154,6 +154,17 @@ local function injected(t, kind)
   if kind == "reset" then return { status = 500, headers = {}, fault = "reset" } end
 end
 
+-- The faults that strike after the endpoint has run: the tenant did the
+-- work, and the client cannot tell from what reaches it. These are the
+-- failures that make a blind resend of a mutation unsafe.
+local function spoiled(t, fault, resp)
+  if fault == "truncate" or fault == "truncate_after" then resp.fault = "truncate" end
+  if fault == "reset_after" then resp.fault = "reset" end
+  if fault == "slow" then resp.delay = t.config.slow_seconds end
+  if fault == "http504_after" then return http.error(504) end
+  return resp
+end
+
 -- The request pipeline: control API, or route -> token -> rate limit ->
 -- injected fault -> experimental header -> endpoint.
 function Tenant:dispatch(req)
@@ -189,9 +200,7 @@ function Tenant:dispatch(req)
   end
   local resp = route.handler(self, req, ctx)
   if route.mutates and resp.status >= 200 and resp.status < 300 then stats.mutating = stats.mutating + 1 end
-  if fault == "truncate" then resp.fault = "truncate" end
-  if fault == "slow" then resp.delay = self.config.slow_seconds end
-  return resp
+  return spoiled(self, fault, resp)
 end
 
 ---Answers one HTTP request (the C server's request table).

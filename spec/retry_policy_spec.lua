@@ -1,0 +1,145 @@
+-- The retry policy and what a client reports of a mutation: a request is
+-- sent again only when that is safe, and an answer that was lost is said to
+-- be lost, never taken for a failure or a success.
+local isc = require "isc"
+local core = require "isc.core"
+local H = require "helpers"
+
+describe("the retry policy", function()
+  local sim, owner
+  H.shared_sim({ roles = 60, identities = 20, seed = 11 }, function(s) sim = s end, { reset = true })
+
+  before_each(function()
+    owner = owner or H.sim_client(sim):request("GET", "/v2024/roles", { query = { limit = 1 } })[1].owner
+  end)
+
+  -- Roles of that name on the tenant, read with faults off.
+  local function named(name)
+    local faults = sim:config().faults
+    sim:configure { faults = false }
+    local page = H.sim_client(sim):request("GET", "/v2024/roles", { query = { filters = string.format("name eq %q", name) } })
+    sim:configure { faults = faults or false }
+    return #page
+  end
+
+  local function create(c, name)
+    return c:request("POST", "/v2024/roles", { body = { name = name, owner = owner } })
+  end
+
+  it("retries a GET after 500, 502, 503 and 504 until it is answered", function()
+    sim:configure { faults = "http500=0.3,http503=0.3", fault_seed = 4 }
+    local c, slept = H.sim_client(sim, { retries = 8 })
+    for _ = 1, 10 do
+      assert.equal(5, #c:request("GET", "/v2024/roles", { query = { limit = 5 } }))
+    end
+    local faults = sim:stats().faults
+    assert.is_true(faults.http500 > 0 and faults.http503 > 0)
+    assert.equal(faults.http500 + faults.http503, #slept, "one backoff per retried answer")
+  end)
+
+  it("retries any request on 429, since ISC did nothing", function()
+    sim:configure { faults = "http429=0.5", fault_seed = 2 }
+    local c = H.sim_client(sim, { retries = 8 })
+    for i = 1, 8 do create(c, "After Some 429s " .. i) end
+    assert.is_true((sim:stats().faults.http429 or 0) > 0)
+    for i = 1, 8 do assert.equal(1, named("After Some 429s " .. i)) end
+  end)
+
+  it("never sends a creating POST twice: a 504 after the change is an unknown outcome", function()
+    sim:configure { faults = "http504_after=1" }
+    local c = H.sim_client(sim)
+    local err = H.catch(create, c, "Created Behind A 504")
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.equal(504, err.status)
+    assert.equal("unknown", err.outcome)
+    assert.same({ method = "POST", path = "/v2024/roles", body = { name = "Created Behind A 504", owner = owner } },
+      err.request)
+    assert.matches("^outcome unknown: POST /v2024/roles was sent and the gateway answered 504", tostring(err))
+    assert.equal(1, H.hits(sim, "POST /v2024/roles"))
+    assert.equal(1, named("Created Behind A 504"))
+  end)
+
+  it("reports a creating POST whose connection was reset after sending as an unknown outcome", function()
+    local c = H.sim_client(sim)
+    c:request("GET", "/v2024/roles", { query = { limit = 1 } }) -- a live connection to reuse
+    sim:configure { faults = "reset_after=1" }
+    local err = H.catch(create, c, "Created Then Reset")
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.equal("reset", err.cause.cause)
+    assert.equal(1, H.hits(sim, "POST /v2024/roles"), "sent once, not resent by libcurl")
+    assert.equal(1, named("Created Then Reset"))
+  end)
+
+  it("reports a cut-off answer to a PATCH as an unknown outcome, and does not resend it", function()
+    local c = H.sim_client(sim)
+    local role = c:request("GET", "/v2024/roles", { query = { limit = 1 } })[1]
+    sim:configure { faults = "truncate_after=1" }
+    local err = H.catch(c.request, c, "PATCH", "/v2024/roles/" .. role.id, {
+      body = isc.array { { op = "replace", path = "/description", value = "patched once" } },
+      content_type = "application/json-patch+json" })
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.equal(1, H.hits(sim, "PATCH /v2024/roles/{id}"))
+  end)
+
+  it("says a mutation that could not reach the tenant was not sent", function()
+    local c = isc.client { base_url = "http://127.0.0.1:1", token = "t", retries = 0 }
+    local err = H.catch(c.request, c, "POST", "/v2024/roles", { body = { name = "x" } })
+    assert.is_true(isc.is_error(err, "network"))
+    assert.is_false(err.sent)
+    assert.equal("not_sent", err.outcome)
+  end)
+
+  it("says a mutation the tenant refused failed", function()
+    local c = H.sim_client(sim)
+    local err = H.catch(c.request, c, "POST", "/v2024/roles", { body = { name = "No Owner" } })
+    assert.equal(400, err.status)
+    assert.equal("failed", err.outcome)
+  end)
+
+  it("does not resend a creating POST after a 503, but does resend a read sent as POST", function()
+    sim:configure { faults = "http503=1" }
+    local c = H.sim_client(sim, { retries = 2 })
+    local err = H.catch(create, c, "Never Made")
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.equal(1, H.hits(sim, "POST /v2024/roles"))
+    H.catch(c.request, c, "POST", "/v2024/roles/filter", { body = {}, read_only = true })
+    assert.equal(3, H.hits(sim, "POST /v2024/roles/filter"))
+  end)
+
+  it("sends a request that is not safe to repeat on a connection that never carried one", function()
+    -- libcurl resends, silently, a request whose reused connection dies
+    -- before an answer: with reset_after, the tenant would see it twice.
+    local conn = core.http_new()
+    local auth = { Authorization = "Bearer " .. require("sim_api").new(sim):token(),
+      ["Content-Type"] = "application/json" }
+    local function post(fresh)
+      local before = H.hits(sim, "POST /v2024/roles/filter")
+      assert.equal(200, (conn:perform { url = sim.url .. "/v2024/roles?limit=1", headers = auth }))
+      sim:configure { faults = "reset_after=1" }
+      local status, err = conn:perform { method = "POST", url = sim.url .. "/v2024/roles/filter", body = "{}",
+        headers = auth, fresh = fresh }
+      sim:configure { faults = false }
+      assert.is_nil(status)
+      assert.is_true(err.sent)
+      return H.hits(sim, "POST /v2024/roles/filter") - before
+    end
+    assert.equal(2, post(false), "libcurl's own resend on a reused connection")
+    assert.equal(1, post(true))
+    conn:close()
+  end)
+end)
+
+describe("a client's transport", function()
+  it("refuses http:// to another host, which would send the secret in clear", function()
+    local err = H.catch(isc.client, { base_url = "http://isc.example.com", client_id = "a", client_secret = "s3cr3t" })
+    assert.is_true(isc.is_error(err, "config"))
+    assert.matches("would send the client secret and the token in clear; use https://", err.message, 1, true)
+    assert.is_nil(tostring(err):find("s3cr3t", 1, true))
+    local c = isc.client { base_url = "http://isc.example.com", client_id = "a", client_secret = "b",
+      allow_insecure_http = true }
+    assert.equal("http://isc.example.com", c.base_url)
+    for _, url in ipairs { "http://localhost:8765", "http://127.0.0.2:80", "http://[::1]:8765" } do
+      assert.equal(url, isc.client { base_url = url, token = "t" }.base_url)
+    end
+  end)
+end)
