@@ -129,6 +129,123 @@ describe("the retry policy", function()
   end)
 end)
 
+describe("the helpers, when the answer to a change is lost", function()
+  local sim, c, owner
+  -- Each resolved loss logs a warning; here it is the point, not news.
+  setup(function() require("isc.log").configure { level = "error" } end)
+  teardown(function() require("isc.log").configure() end)
+  H.shared_sim({ roles = 120, identities = 20, seed = 13, propagation_stage_seconds = 5 }, function(s) sim = s end,
+    { reset = true })
+
+  -- Faults of one kind on the requests matching pattern; the client's first
+  -- backoff turns them off, so what it then asks to look is answered.
+  local function fail(fault, pattern)
+    sim:configure { faults = fault .. "=1", fault_match = pattern }
+  end
+  before_each(function()
+    c = H.sim_client(sim, { sleep = function(s)
+      sim:configure { faults = false }
+      sim:advance(s)
+    end })
+    owner = owner or c.roles:list({ max = 1 }):collect()[1].owner
+  end)
+
+  it("roles:create finds the role it made by its name and returns it", function()
+    fail("reset_after", "^POST ")
+    local role = c.roles:create { name = "Made In The Dark", owner = owner }
+    assert.is_string(role.id)
+    assert.equal("Made In The Dark", role.name)
+    assert.equal(1, H.hits(sim, "POST /v2024/roles"))
+  end)
+
+  it("roles:create says it most likely made nothing when no role has the name", function()
+    fail("http503", "^POST ")
+    local err = H.catch(c.roles.create, c.roles, { name = "Not Made", owner = owner })
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.equal('no role named "Not Made" exists now, so it was most likely not created', err.checked)
+    assert.equal(0, #c.roles:list({ filters = 'name eq "Not Made"' }):collect())
+  end)
+
+  it("roles:patch reads the role back and returns it when the change shows", function()
+    local id = c.roles:list({ max = 1 }):collect()[1].id
+    fail("truncate_after", "^PATCH ")
+    local role = c.roles:patch(id, { { op = "replace", path = "/description", value = "seen after the loss" } })
+    assert.equal("seen after the loss", role.description)
+    assert.equal(1, H.hits(sim, "PATCH /v2024/roles/{id}"))
+  end)
+
+  it("roles:patch leaves an array change it cannot read back unknown", function()
+    local id = c.roles:list({ max = 1 }):collect()[1].id
+    fail("http504_after", "^PATCH ")
+    local err = H.catch(c.roles.patch, c.roles, id, { { op = "remove", path = "/segments/0" } })
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.matches("cannot be read back", err.checked)
+  end)
+
+  it("roles:delete takes a 404 after an attempt whose answer was lost as done", function()
+    local id = c.roles:list({ max = 1 }):collect()[1].id
+    fail("reset_after", "^DELETE ")
+    c.roles:delete(id)
+    assert.is_true(H.hits(sim, "DELETE /v2024/roles/{id}") >= 2, "a DELETE is safe to send again")
+    assert.equal(404, H.catch(c.roles.get, c.roles, id).status)
+    assert.equal(404, H.catch(c.roles.delete, c.roles, id).status, "a plain 404 is still an error")
+  end)
+
+  it("roles:bulk_delete sees the roles of a batch go and counts them done", function()
+    local ids = H.ids_of(c.roles:list({ max = 70 }):collect())
+    fail("http504_after", "bulk%-delete")
+    local task, tasks = c.roles:bulk_delete(ids)
+    assert.equal("TASK_RESULT", task.type, "the second batch was answered")
+    assert.equal(1, #tasks, "the first batch's task was lost with its answer")
+    assert.equal(2, H.hits(sim, "POST /v2024/roles/bulk-delete"), "each batch sent once")
+    sim:advance(5) -- the answered batch is deleted in the background
+    assert.same({}, c.roles:_by_ids(ids))
+  end)
+
+  it("roles:bulk_delete reports ids it could not see go as unknown after `settle` seconds", function()
+    local ids = H.ids_of(c.roles:list({ max = 10 }):collect())
+    sim:configure { bulk_delete_seconds = 3600 }
+    fail("reset_after", "bulk%-delete")
+    local err = H.catch(c.roles.bulk_delete, c.roles, ids, { settle = 6 })
+    assert.is_true(isc.is_error(err, "unknown_outcome"))
+    assert.same(ids, err.unknown)
+    assert.same({}, err.done)
+    assert.matches("10 roles in 1 batches: 0 done, 0 not sent, 0 failed, 10 unknown", err.message, 1, true)
+  end)
+
+  it("roles:bulk_update_metadata finds the job it started among the unfinished ones", function()
+    local ids = H.ids_of(c.roles:list({ max = 5 }):collect())
+    fail("reset_after", "bulk%-update/ids")
+    local job = c.roles:bulk_update_metadata { ids = ids, operation = "ADD",
+      values = { { attribute = "iscPrivacy", values = { "public" } } } }
+    assert.is_string(job.id)
+    assert.equal(job.id, c.roles:bulk_update_status(job.id).id)
+  end)
+
+  it("propagation:start sees the propagation it started in is-running, and run waits for it", function()
+    fail("http504_after", "^POST /v2026/role%-propagation$")
+    local final = c.propagation:run { interval = 2 }
+    assert.equal("SUCCEEDED", final.executionStage)
+    assert.equal(1, H.hits(sim, "POST /v2026/role-propagation"))
+  end)
+
+  it("propagation:start says none was started when none runs after a lost answer", function()
+    fail("http503", "^POST /v2026/role%-propagation$")
+    local err = H.catch(c.propagation.start, c.propagation)
+    assert.is_true(isc.is_error(err, "api"))
+    assert.equal("failed", err.outcome)
+    assert.matches("none was started", err.message)
+  end)
+
+  it("propagation:start says another is running when one ran before it", function()
+    local first = c.propagation:start().rolePropagationId
+    fail("http504_after", "^POST /v2026/role%-propagation$")
+    local err = H.catch(c.propagation.start, c.propagation)
+    assert.is_true(isc.is_error(err, "already_running"))
+    assert.equal(first, err.running_id)
+  end)
+end)
+
 describe("a client's transport", function()
   it("refuses http:// to another host, which would send the secret in clear", function()
     local err = H.catch(isc.client, { base_url = "http://isc.example.com", client_id = "a", client_secret = "s3cr3t" })

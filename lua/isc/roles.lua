@@ -416,8 +416,9 @@ local bulk_delete_options = { settle = "number" }
 --- that sorts every id: `done`, `not_sent`, `failed` (the tenant refused its
 --- batch) and `unknown`; `tasks` holds the accepted batches' tasks. A batch
 --- whose answer was lost is checked: the ids the tenant no longer lists
---- within `settle` seconds (default 30) count as done. The error's kind is
---- "unknown_outcome" when any id is unknown, else that of the first failure.
+--- within `settle` seconds (default 30) count as done (such a batch has no
+--- task in `tasks`). The error's kind is "unknown_outcome" when any id is
+--- unknown, else that of the first failure.
 ---@param ids string[] role ids
 ---@param opts table|nil {settle = 30}
 ---@return table task the first batch's {type="TASK_RESULT", id=, name=}
@@ -473,7 +474,7 @@ function Roles:bulk_delete(ids, opts)
       end
     end
   end
-  if not first_error then return tasks[1], tasks end
+  if #sorted.done == #unique then return tasks[1], tasks end
   local e = errors.new(#sorted.unknown > 0 and "unknown_outcome" or first_error.kind, string.format(
     "bulk delete of %d roles in %d batches: %d done, %d not sent, %d failed, %d unknown (first failure, batch %d: %s)",
     #unique, batches, #sorted.done, #sorted.not_sent, #sorted.failed, #sorted.unknown, first_error.batch,

@@ -13,6 +13,7 @@ local OPTIONS = {
   ["--port"] = "port", ["--host"] = "host", ["--client-id"] = "client_id", ["--client-secret"] = "client_secret",
   ["--roles"] = "roles", ["--identities"] = "identities", ["--seed"] = "seed", ["--state"] = "state",
   ["--rate-limit"] = "rate_limit", ["--faults"] = "faults", ["--fault-seed"] = "fault_seed",
+  ["--fault-match"] = "fault_match",
   ["--token-ttl"] = "token_ttl", ["--propagation-stage-seconds"] = "propagation_stage_seconds",
 }
 local FLAGS = { ["--log"] = "log" }
@@ -47,6 +48,8 @@ function M.usage()
     "                               (http500, http503, http429, reset: before the change is made;",
     "                               truncate, reset_after, truncate_after, http504_after: after it)",
     "  --fault-seed N               seed of the fault sequence (default " .. d("fault_seed") .. ")",
+    "  --fault-match PATTERN        faults strike only requests whose 'METHOD /path' matches",
+    "                               this Lua pattern, e.g. '^POST ' for creating calls only",
     "  --token-ttl SECONDS          access token lifetime (default " .. d("token_ttl") .. ")",
     "  --propagation-stage-seconds S  duration of each propagation stage (default " .. d("propagation_stage_seconds") .. ")",
     "  --log                        log one line per request to stderr",

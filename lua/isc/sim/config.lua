@@ -19,6 +19,7 @@ M.settings = {
   { "rate_limit", "rate", nil, "'100/10s': requests per window per client_id and API version; 429 beyond" },
   { "faults", "faults", nil, "'http500=0.03,http503=0.03,reset=0.02,http429=0.02,slow=0.01,truncate=0.01'" },
   { "fault_seed", "int", 1, "seed of the fault sequence" },
+  { "fault_match", "string", nil, "Lua pattern on 'METHOD /path': faults strike only the requests it matches" },
   { "slow_seconds", "seconds", 2, "delay of a 'slow' fault" },
   { "propagation_stage_seconds", "stages", 1, "duration of each running propagation stage (or a table per stage)" },
   { "propagation_enabled", "boolean", true, "initial value of the role-propagation-config switch" },

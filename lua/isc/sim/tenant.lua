@@ -191,6 +191,8 @@ function Tenant:dispatch(req)
     return http.too_many_requests(wait)
   end
   local fault = self.faults:draw()
+  local match = self.config.fault_match
+  if fault and match and not (req.method .. " " .. req.path):find(match) then fault = nil end
   local early = fault and injected(self, fault)
   if early then return early end
   local exp = route.experimental
