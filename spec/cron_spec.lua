@@ -26,11 +26,19 @@ describe("exit codes", function()
   it("are documented in --help and fixed in isc.cli", function()
     assert.same({
       ok = 0, script_error = 1, usage = 2, api = 3, network = 4, timeout = 5, already_running = 6,
-      interrupted = 130, terminated = 143,
+      unknown_outcome = 7, interrupted = 130, terminated = 143,
     }, cli.exit_codes)
     local help = run.run({ "--help" }).stdout
     assert.matches("0 ok, 1 script error, 2 usage, 3 ISC API error, 4 network error,%s+5 timeout, "
-      .. "6 already running, 130 interrupted %(SIGINT%), 143 terminated %(SIGTERM%)", help)
+      .. "6 already running, 7 a change's outcome is unknown %(look before%s+running again%), "
+      .. "130 interrupted %(SIGINT%), 143 terminated %(SIGTERM%)", help)
+  end)
+
+  it("7: a change was sent and what the tenant did with it is unknown", function()
+    local r = run.run({ "--sim=--faults http504_after=1 --fault-match ^POST", "-e",
+      "local c = require('isc').client(); c.roles:create{name = 'Lost', owner = {id = 'x'}}" })
+    assert.equal(7, r.code)
+    assert.matches("outcome unknown: POST /v2024/roles was sent and the gateway answered 504", r.stderr)
   end)
 
   it("0: the run succeeded", function()
@@ -173,10 +181,11 @@ describe("--timeout SECONDS", function()
     assert.equal(5, run.run({ "--timeout", "0.2", "-e", "while true do end" }).code)
   end)
 
-  it("still reports a timeout when the script caught the interrupt", function()
+  it("stops a script that catches the interrupt: it cannot carry on", function()
     local r = run.run { "--timeout", "0.2", "-e", "pcall(require('isc').sleep, 60) print('carried on')" }
     assert.equal(5, r.code)
-    assert.equal("carried on\n", r.stdout)
+    assert.equal("", r.stdout)
+    assert.equal("isclua: the run reached its --timeout of 0.2 s and was stopped\n", r.stderr)
   end)
 
   it("does nothing to a run that ends in time", function()

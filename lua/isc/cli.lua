@@ -1,6 +1,7 @@
 --- The isclua command line: what to run, how, and the exit code it ends with.
 --- The C host only creates the Lua state and calls main(argv).
 local config = require "isc.config"
+local core = require "isc.core"
 local cron = require "isc.cron"
 local errors = require "isc.errors"
 local log = require "isc.log"
@@ -10,8 +11,12 @@ local M = {}
 --- Exit codes, stable for cron jobs and scripts that call isclua.
 M.exit_codes = {
   ok = 0, script_error = 1, usage = 2, api = 3, network = 4, timeout = 5, already_running = 6,
-  interrupted = 130, terminated = 143,
+  unknown_outcome = 7, interrupted = 130, terminated = 143,
 }
+
+--- Seconds a stopped run has to unwind to its report before the process
+--- ends anyway, with the same exit code.
+M.stop_grace = 1
 
 local usage = [==[
 usage: isclua [options] [script [args...]]
@@ -45,7 +50,8 @@ cron options (also as --option=VALUE):
   --log-file FILE append log lines to FILE instead of stderr
 
 exit codes: 0 ok, 1 script error, 2 usage, 3 ISC API error, 4 network error,
-5 timeout, 6 already running, 130 interrupted (SIGINT), 143 terminated (SIGTERM)
+5 timeout, 6 already running, 7 a change's outcome is unknown (look before
+running again), 130 interrupted (SIGINT), 143 terminated (SIGTERM)
 ]==]
 
 local function usage_error(msg)
@@ -92,9 +98,13 @@ function M.report(caught)
   return M.exit_code_for(err)
 end
 
+-- A stop (SIGINT, SIGTERM, --timeout) unwinds the run to here and is
+-- reported, whatever the script caught on the way.
+local stop_handler = core.stop_handler(handler)
+
 --- Runs fn(...) protected; returns true, results or false, exit code.
 function M.protected(fn, ...)
-  local res = table.pack(xpcall(fn, handler, ...))
+  local res = table.pack(xpcall(fn, stop_handler, ...))
   if res[1] then return table.unpack(res, 1, res.n) end
   return false, M.report(res[2])
 end
@@ -285,6 +295,10 @@ function M.main(argv)
   log.configure { level = plan.log_level, format = plan.log_format, file = plan.log_file }
   _G.arg = make_arg(argv, plan.script_index)
 
+  -- A signal or the deadline stops the whole run, not just the call it lands
+  -- in: a script cannot catch it and carry on (the prompt lifts this).
+  core.hold_stops({ [2] = M.exit_codes.interrupted, [15] = M.exit_codes.terminated,
+    [cron.deadline_signal] = M.exit_codes.timeout }, M.stop_grace)
   -- Cron mode wraps the whole run: the deadline covers waiting for the lock,
   -- and is disarmed while still inside the protected call.
   local ok, run, rerr = M.protected(cron.begin, { lock = plan.lock, lock_wait = plan.lock_wait, timeout = plan.timeout })

@@ -70,8 +70,8 @@ end
 
 --- Ends the run: disarms the deadline, releases the lock, and returns the
 --- exit code, which becomes timeout_code if the deadline passed during a run
---- that otherwise succeeded (a script that caught the interrupt). Safe to
---- call again.
+--- that otherwise succeeded (at the prompt, where it stops only the
+--- statement running). Safe to call again.
 ---@param code integer the run's exit code
 ---@param timeout_code integer the exit code of a run that timed out
 function Run:finish(code, timeout_code)

@@ -377,6 +377,9 @@ end
 
 --- Runs the prompt until end of input; returns the exit code.
 function M.run()
+  -- At the prompt a signal is not held: it stops the call it lands in, and
+  -- the next statement runs normally.
+  core.hold_stops(nil)
   local session = M.session()
   io.stdout:write(M.setup(session.env), "\n")
   local reader = terminal_reader(session) or plain_reader()

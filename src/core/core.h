@@ -38,16 +38,29 @@ int isc_raise(lua_State *L, const char *kind, const char *fmt, ...);
  * (sleep, transfers, the simulator loop) check it and unwind with a
  * structured "interrupted" error. */
 extern volatile sig_atomic_t isc_pending_signal;
-/* Installs the SIGINT/SIGTERM recorders without SA_RESTART so that a blocking
- * syscall returns EINTR at once. The host calls it once; the shared module
- * calls it around each blocking call (isc_signals_enter / _leave). extra,
- * if not NULL, runs after the signal is recorded (the host sets a Lua hook). */
+/* A held stop (core.hold_stops, for script runs): the signal that stopped
+ * the run (0: none), and whether it is still unwinding to the message
+ * handler of core.stop_handler; while it is, the host's hook raises
+ * "interrupted" at every Lua instruction, so pcall cannot swallow it. */
+extern volatile sig_atomic_t isc_held_stop, isc_stop_unwinding;
+/* The signal handler: records sig (a held stop keeps the first), starts the
+ * watchdog of a held stop, then runs the host's extra (see below). The
+ * deadline's SIGALRM handler passes its signal on to it. */
+void isc_record_signal(int sig);
+/* Installs isc_record_signal for SIGINT/SIGTERM without SA_RESTART so that a
+ * blocking syscall returns EINTR at once. The host calls it once; the shared
+ * module calls it around each blocking call (isc_signals_enter / _leave).
+ * extra, if not NULL, runs after the signal is recorded (the host sets a Lua
+ * hook). */
 void isc_signals_install(void (*extra)(int));
 typedef struct { struct sigaction intr, term; int active; } isc_sigsave;
 void isc_signals_enter(isc_sigsave *save);
 void isc_signals_leave(isc_sigsave *save);
-/* Raises {kind="interrupted", signal=N} and clears the pending signal. */
+/* Raises {kind="interrupted", signal=N} and clears the pending signal,
+ * unless it is a held stop. */
 int isc_raise_interrupted(lua_State *L);
+/* The exit code core.hold_stops gave for sig (128 + sig if none). */
+int isc_stop_exit_code(int sig);
 /* Monotonic seconds, for timeouts and intervals. */
 double isc_monotonic(void);
 /* Waits until fd (if >= 0) is readable or seconds pass, whichever comes
@@ -68,6 +81,14 @@ void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b);
  * lowercased names (lowercasing them in place); repeated headers are joined
  * with ", ", status lines skipped. */
 void isc_push_headers(lua_State *L, char *head, size_t len);
+
+/* The simulator's request reader (server.c) without a socket or a handler,
+ * for the fuzz target: reads the requests in data[0, len) as a connection
+ * does when each recv brings step bytes. Pushes the list of request tables
+ * the handler would get, and returns 0, or the status the server would
+ * refuse the next request with. Stops after a request that ends the
+ * connection. */
+int isc_server_parse(lua_State *L, const char *data, size_t len, size_t step, size_t max_body);
 
 /* Set by the host so that a fresh lua_State (a simulator thread) can load the
  * embedded Lua sources; NULL in the shared module, where package.path does. */

@@ -176,32 +176,14 @@ static int lock_tostring(lua_State *L)
 	return 1;
 }
 
-typedef void (*signal_handler)(int);
-
 static volatile sig_atomic_t deadline_passed = 0;
-static signal_handler deadline_forward = NULL;
 
 /* SIGALRM handler: the deadline is recorded as an interrupt, so every
  * blocking call ends as it does on Ctrl-C (the error carries signal 14). */
 static void on_deadline(int sig)
 {
 	deadline_passed = 1;
-	isc_pending_signal = sig;
-	if (deadline_forward)
-		deadline_forward(sig);
-}
-
-/* The recorder isc installed for SIGINT and SIGTERM, if it is in place (in
- * the host it also stops pure Lua code); NULL when someone else handles
- * SIGINT, such as lua.c's own handler. */
-static signal_handler isc_recorder(void)
-{
-	struct sigaction intr, term;
-	sigaction(SIGINT, NULL, &intr);
-	sigaction(SIGTERM, NULL, &term);
-	if ((intr.sa_flags & SA_SIGINFO) || intr.sa_handler == SIG_DFL || intr.sa_handler == SIG_IGN)
-		return NULL;
-	return intr.sa_handler == term.sa_handler ? intr.sa_handler : NULL;
+	isc_record_signal(sig);
 }
 
 /* core.deadline(seconds): arms the run's deadline, seconds from now; 0 or
@@ -219,7 +201,6 @@ static int deadline_set(lua_State *L)
 		sa.sa_handler = on_deadline;
 		sigemptyset(&sa.sa_mask);
 		sa.sa_flags = 0; /* no SA_RESTART: a sleeping syscall must wake */
-		deadline_forward = isc_recorder();
 		sigaction(SIGALRM, &sa, NULL);
 		it.it_value.tv_sec = (time_t)s;
 		it.it_value.tv_usec = (suseconds_t)((s - (double)it.it_value.tv_sec) * 1e6);

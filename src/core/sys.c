@@ -4,6 +4,8 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -12,24 +14,41 @@
 #include "core.h"
 
 volatile sig_atomic_t isc_pending_signal = 0;
+volatile sig_atomic_t isc_held_stop = 0;
+volatile sig_atomic_t isc_stop_unwinding = 0;
 
 static void (*signal_extra)(int) = NULL;
 static int signals_owned_by_host = 0;
 
-/* Records the signal; the blocking call that was interrupted does the rest. */
-static void record_signal(int sig)
+/* Held stops (core.hold_stops): whether they are on, the exit code of each
+ * signal, and the watchdog that ends a run which does not unwind in time. */
+static volatile sig_atomic_t holding = 0;
+static int stop_codes[NSIG];
+static double stop_grace;
+static sem_t stop_posted;
+static int watchdog_started = 0;
+
+void isc_record_signal(int sig)
 {
+	/* A held stop keeps its own signal; the watchdog bounds how long it takes. */
+	if (isc_held_stop)
+		return;
 	isc_pending_signal = sig;
+	if (holding) {
+		isc_held_stop = sig;
+		isc_stop_unwinding = 1;
+		sem_post(&stop_posted);
+	}
 	if (signal_extra)
 		signal_extra(sig);
 }
 
-/* Makes record_signal the handler of sig, saving the old action in *old. */
+/* Makes isc_record_signal the handler of sig, saving the old action in *old. */
 static void set_recorder(int sig, struct sigaction *old)
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = record_signal;
+	sa.sa_handler = isc_record_signal;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0; /* no SA_RESTART: a sleeping syscall must wake at once */
 	sigaction(sig, &sa, old);
@@ -61,17 +80,158 @@ void isc_signals_leave(isc_sigsave *save)
 	}
 }
 
-int isc_raise_interrupted(lua_State *L)
+/* The message of the interrupt by sig. */
+static const char *interrupt_message(int sig)
 {
-	int sig = isc_pending_signal;
-	isc_pending_signal = 0;
 	if (sig == SIGALRM)
-		isc_push_error(L, "interrupted", "interrupted: the run's deadline (--timeout) passed");
-	else
-		isc_push_error(L, "interrupted", "interrupted by %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		return "interrupted: the run's deadline (--timeout) passed";
+	return sig == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT";
+}
+
+/* Pushes {kind="interrupted", message=, signal=sig}. */
+static void push_interrupted(lua_State *L, int sig)
+{
+	isc_push_error(L, "interrupted", "%s", interrupt_message(sig));
 	lua_pushinteger(L, sig);
 	lua_setfield(L, -2, "signal");
+}
+
+int isc_raise_interrupted(lua_State *L)
+{
+	int sig = isc_held_stop;
+	if (!sig) { /* a held stop stays pending, so the next call raises too */
+		sig = isc_pending_signal;
+		isc_pending_signal = 0;
+	}
+	push_interrupted(L, sig);
 	return lua_error(L);
+}
+
+int isc_stop_exit_code(int sig)
+{
+	return sig > 0 && sig < NSIG && stop_codes[sig] ? stop_codes[sig] : 128 + sig;
+}
+
+/* Flushes f unless another thread holds it (the script may be stuck writing). */
+static void flush_if_free(FILE *f)
+{
+	if (ftrylockfile(f) == 0) {
+		fflush_unlocked(f);
+		funlockfile(f);
+	}
+}
+
+/* The backstop of a held stop: a grace after the signal, ends the process
+ * with the stop's exit code, whatever the script is doing (stuck in a C
+ * call, or looping in a coroutine the host's hook does not reach). A run
+ * that unwound in time has ended by then, or is about to. */
+static void *watchdog(void *unused)
+{
+	(void)unused;
+	while (sem_wait(&stop_posted) != 0)
+		;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	double whole = floor(stop_grace);
+	until.tv_sec += (time_t)whole;
+	until.tv_nsec += (long)((stop_grace - whole) * 1e9);
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+		;
+	int sig = isc_held_stop;
+	flush_if_free(stdout);
+	if (isc_stop_unwinding) {
+		char msg[160];
+		int n = snprintf(msg, sizeof msg, "isclua: %s; the script did not stop within %g s\n",
+		                 interrupt_message(sig), stop_grace);
+		ssize_t written = write(STDERR_FILENO, msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : 0);
+		(void)written; /* nothing more can be done about a lost message */
+	}
+	flush_if_free(stderr);
+	_exit(isc_stop_exit_code(sig));
+}
+
+/* Starts the watchdog thread with every signal blocked, so that signals
+ * keep reaching the main thread and waking its blocking calls. */
+static int start_watchdog(void)
+{
+	if (sem_init(&stop_posted, 0, 0) != 0)
+		return errno;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_t t;
+	int rc = pthread_create(&t, NULL, watchdog, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		pthread_detach(t);
+	return rc;
+}
+
+/* core.hold_stops({[signal] = exit code}, grace_seconds) | core.hold_stops(nil)
+ * From now on the first SIGINT, SIGTERM or deadline stops the whole run (in
+ * isclua only, whose hook stops Lua code): every isc call raises
+ * "interrupted" at once, and the host's hook raises it at every Lua
+ * instruction, until a core.stop_handler has it. If that takes longer than
+ * the grace, the process ends with the exit code of the signal. nil: each
+ * signal stops only the call it lands in (the prompt). */
+static int sys_hold_stops(lua_State *L)
+{
+	if (lua_isnoneornil(L, 1)) {
+		holding = 0;
+		isc_held_stop = 0;
+		isc_stop_unwinding = 0;
+		return 0;
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	double grace = luaL_checknumber(L, 2);
+	luaL_argcheck(L, grace > 0 && grace <= 3600, 2, "grace must be more than 0 seconds, at most an hour");
+	if (!signals_owned_by_host)
+		return luaL_error(L, "core.hold_stops: only isclua can hold a stop (it needs the host's signal hook)");
+	for (lua_pushnil(L); lua_next(L, 1); lua_pop(L, 1)) {
+		lua_Integer sig = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+		luaL_argcheck(L, sig > 0 && sig < NSIG && lua_isinteger(L, -1), 1, "exit codes must be {[signal] = code}");
+		stop_codes[sig] = (int)lua_tointeger(L, -1);
+	}
+	stop_grace = grace;
+	if (!watchdog_started) {
+		int rc = start_watchdog();
+		if (rc != 0)
+			return luaL_error(L, "core.hold_stops: cannot start the watchdog: %s", strerror(rc));
+		watchdog_started = 1;
+	}
+	holding = 1;
+	return 0;
+}
+
+/* The message handler core.stop_handler makes: a held stop ends its
+ * unwinding here (the hook lets Lua code run again), and becomes the error
+ * handled, whatever error it cut short; then handler(err) runs. */
+static int stop_msgh(lua_State *L)
+{
+	lua_settop(L, 1);
+	if (isc_held_stop) {
+		isc_stop_unwinding = 0;
+		push_interrupted(L, isc_held_stop);
+		lua_replace(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, 1, 1);
+	return 1;
+}
+
+/* core.stop_handler(handler) -> a message handler for xpcall that catches a
+ * held stop: the top level of a run, where its report is made */
+static int sys_stop_handler(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TFUNCTION);
+	lua_settop(L, 1);
+	lua_pushcclosure(L, stop_msgh, 1);
+	return 1;
 }
 
 double isc_monotonic(void)
@@ -190,6 +350,8 @@ void isc_open_sys(lua_State *L)
 		{"monotonic", sys_monotonic},
 		{"time", sys_time},
 		{"check_interrupt", sys_check_interrupt},
+		{"hold_stops", sys_hold_stops},
+		{"stop_handler", sys_stop_handler},
 		{"isatty", sys_isatty},
 		{"file_mode", sys_file_mode},
 		{"getpid", sys_getpid},

@@ -19,21 +19,28 @@ static lua_State *global_L = NULL;
 int isc_open_lineedit(lua_State *L);
 
 /* Raises "interrupted" at the next Lua instruction after Ctrl-C/SIGTERM,
- * unless a blocking call has already turned the signal into an error. */
+ * unless a blocking call has already turned the signal into an error. A
+ * held stop keeps the hook armed until it reaches its stop handler, so a
+ * script that catches the error meets it again at once. */
 static void stop_hook(lua_State *L, lua_Debug *ar)
 {
 	(void)ar;
+	if (isc_stop_unwinding)
+		isc_raise_interrupted(L);
 	lua_sethook(L, NULL, 0, 0);
-	if (isc_pending_signal)
+	if (isc_pending_signal && !isc_held_stop)
 		isc_raise_interrupted(L);
 }
 
-/* Runs in the signal handler, after the signal is recorded. */
+/* Runs in the signal handler, after the signal is recorded. No call events,
+ * so a C function (a __close of isc's, the stop handler) is never cut short
+ * before it runs; return events catch one that returned instead of raising,
+ * such as core.serve, inside the pcall that called it. */
 static void arm_stop_hook(int sig)
 {
 	(void)sig;
 	if (global_L)
-		lua_sethook(global_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+		lua_sethook(global_L, stop_hook, LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
 /* package.searchers entry: finds a module among the embedded sources. */
@@ -115,6 +122,7 @@ static int pmain(lua_State *L)
  * still protected, since a __tostring may fail too. */
 static int to_message(lua_State *L)
 {
+	isc_stop_unwinding = 0; /* a held stop ends here too: __tostring may be Lua */
 	luaL_tolstring(L, 1, NULL);
 	return 1;
 }
@@ -146,7 +154,8 @@ int main(int argc, char **argv)
 	} else {
 		const char *msg = lua_tostring(L, -1);
 		fprintf(stderr, "isclua: %s\n", msg ? msg : "(error object is not a string)");
-		code = 1;
+		/* a stop that landed outside every protected call of the command line */
+		code = isc_held_stop ? isc_stop_exit_code(isc_held_stop) : 1;
 	}
 	global_L = NULL;
 	lua_close(L);
