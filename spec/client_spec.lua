@@ -236,6 +236,8 @@ describe("a client facing odd answers", function()
     assert.matches("larger than the 4096 bytes allowed", err.message, 1, true)
     assert.equal(1, err.attempts)
     assert.equal(5001, #c:request("GET", "/big"), "the default cap is far above")
+    -- Headers count against the cap too: a server need not announce a size.
+    assert.equal("too_large", H.catch(capped.request, capped, "GET", "/big-headers").cause)
   end)
 
   it("raises a network error when the connection is reset", function()
@@ -256,6 +258,7 @@ describe("a client whose tenant is unreachable", function()
     assert.is_true(isc.is_error(err, "network"))
     assert.equal("refused", err.cause)
     assert.matches("^network error %(refused%) on POST http://127%.0%.0%.1:1/oauth/token: ", tostring(err))
+    assert.matches("%(after 3 attempts%)$", tostring(err))
     local retries = 0
     for _, l in ipairs(lines) do if l:find("^retrying") then retries = retries + 1 end end
     assert.equal(2, retries)

@@ -274,6 +274,12 @@ describe("core.json_decode", function()
     it("pass UTF-8 through unchanged", function()
       assert.equal("Zoë, 東京, 😀", core.json_decode('"Zoë, 東京, 😀"'))
     end)
+
+    it("may start with an escape when no scratch buffer is kept (UBSan once aborted here)", function()
+      -- A text over 1 MB leaves no scratch buffer behind, as in a fresh state.
+      assert.equal(2 ^ 20 + 2, #core.json_encode(string.rep("x", 2 ^ 20)))
+      assert.equal("\nx", core.json_decode([["\nx"]]))
+    end)
   end)
 
   describe("numbers", function()

@@ -230,7 +230,7 @@ function Client:_send(method, url, headers, body, label, safe)
       err.method, err.url = method, masked(url)
       self:_trace(string.format("%s %s -> %s (%s)%s", method, masked(url), err.cause, err.message,
         err.sent and "" or ", not sent"))
-      if permanent[err.cause] or not (safe or not err.sent) or attempt > self.retries then
+      if permanent[err.cause] or (err.sent and not safe) or attempt > self.retries then
         err.attempts = attempt
         error(err, 0)
       end

@@ -38,8 +38,8 @@ end
 local formats = {
   api = api_line,
   network = function(e)
-    return string.format("network error (%s) on %s %s: %s", e.cause or "?", e.method or "?",
-      e.url or "?", e.message)
+    return string.format("network error (%s) on %s %s: %s%s", e.cause or "?", e.method or "?",
+      e.url or "?", e.message, (e.attempts or 1) > 1 and string.format(" (after %d attempts)", e.attempts) or "")
   end,
   unknown_outcome = function(e)
     return string.format("outcome unknown: %s %s was sent and %s; the tenant may or may not have done it: %s",

@@ -66,6 +66,7 @@ function Propagation:cancel()
     return
   end
   local asked, running = pcall(self._running, self)
+  if not asked and errors.is(running, "interrupted") then error(running, 0) end
   if asked and not running then return end
   err.checked = asked and "is-running says the propagation still runs" or "is-running could not be asked"
   err.message = err.message .. "; " .. err.checked
@@ -114,6 +115,7 @@ function Propagation:start(opts)
     if asked and running and id then already_running(id, res) end
   elseif errors.is(res, "unknown_outcome") then
     local asked, running, id = pcall(self._running, self)
+    if not asked and errors.is(running, "interrupted") then error(running, 0) end
     if asked and looked and running and id and id ~= before then
       require("isc.log").warn("the answer to the propagation start was lost; is-running shows it started",
         { role_propagation_id = id })

@@ -238,6 +238,7 @@ local function resolving(check, fn, ...)
   if ok then return res end
   if not errors.is(res, "unknown_outcome") then error(res, 0) end
   local asked, found, finding = pcall(check, res)
+  if not asked and errors.is(found, "interrupted") then error(found, 0) end
   if asked and found ~= nil then
     require("isc.log").warn("the answer was lost, and the tenant shows the change was made",
       { method = res.method, path = res.path })

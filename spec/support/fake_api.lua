@@ -27,6 +27,9 @@ local routes = {
   ["/redirect"] = function()
     return { status = 302, headers = { Location = "https://elsewhere.example/v2024/roles" }, body = "" }
   end,
+  ["/big-headers"] = function()
+    return { status = 200, headers = { ["X-Padding"] = ("x"):rep(8000) }, body = "[]" }
+  end,
   ["/big"] = function()
     return { status = 200, headers = { ["Content-Type"] = "application/json" }, body = "[" .. ("0,"):rep(5000) .. "0]" }
   end,
