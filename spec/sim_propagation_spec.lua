@@ -3,7 +3,7 @@
 -- machine on the simulator's clock (moved, never waited for) through
 -- SUCCEEDED, FAILED and TERMINATED, the experimental header, and the
 -- tenant switch (role-propagation-config). Bodies are checked against
--- shared/openapi/role-propagation.yaml.
+-- spec/fixtures/openapi/role-propagation.yaml.
 local H = require "helpers"
 local openapi = require "openapi_check"
 local sim_api = require "sim_api"

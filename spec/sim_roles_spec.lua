@@ -1,7 +1,7 @@
 -- The simulated tenant's Roles API, driven over plain HTTP (libcurl through
 -- the controller, not isclua's client), under both layouts: the
 -- year-versioned /v2024/roles and the per-resource /roles/v1. Responses are
--- checked against the official OpenAPI schemas (shared/openapi/roles.yaml).
+-- checked against the official OpenAPI schemas (spec/fixtures/openapi/roles.yaml).
 local core = require "isc.core"
 local H = require "helpers"
 local openapi = require "openapi_check"

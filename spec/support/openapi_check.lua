@@ -1,5 +1,5 @@
 -- Checks decoded JSON values against the official OpenAPI schemas
--- (shared/openapi/roles.yaml and role-propagation.yaml, components.schemas,
+-- (spec/fixtures/openapi/roles.yaml and role-propagation.yaml, components.schemas,
 -- read with lyaml): property names, types, nullability, enums, required
 -- fields, date-time formats, array items; $ref, allOf, anyOf and oneOf.
 --   local openapi = require "openapi_check"
@@ -11,8 +11,8 @@ local M = {}
 
 local root = os.getenv("ISCLUA_ROOT") or "."
 M.FILES = {
-  roles = root .. "/../shared/openapi/roles.yaml",
-  propagation = root .. "/../shared/openapi/role-propagation.yaml",
+  roles = root .. "/spec/fixtures/openapi/roles.yaml",
+  propagation = root .. "/spec/fixtures/openapi/role-propagation.yaml",
 }
 
 local docs = {}
