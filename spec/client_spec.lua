@@ -240,6 +240,11 @@ describe("a client facing odd answers", function()
     assert.equal("too_large", H.catch(capped.request, capped, "GET", "/big-headers").cause)
   end)
 
+  it("asks the spec's literal bulk-update/id path when bulk-update/{id} is not found", function()
+    assert.equal("COMPLETED", c.roles:bulk_update_status("job-7").status)
+    assert.equal(404, H.catch(c.roles.bulk_update_status, c.roles, "job-8").status, "not another job's status")
+  end)
+
   it("raises a network error when the connection is reset", function()
     local ok, err = pcall(c.request, c, "GET", "/reset")
     assert.is_false(ok)

@@ -119,12 +119,26 @@ describe("c.propagation", function()
     assert.equal("SUCCEEDED", c.propagation:wait(err.running_id).executionStage)
   end)
 
-  it("re-raises a refused start as it came when nothing is running", function()
+  it("re-raises a refused start when nothing is running, saying how to turn propagation on if it is off", function()
     local c = H.sim_client(sim)
     sim:configure { propagation_enabled = false }
     local err = H.catch(c.propagation.start, c.propagation)
     assert.is_true(isc.is_error(err, "api"))
     assert.equal(400, err.status)
+    assert.matches("turned off for this tenant: c.propagation:set_config{enabled = true} turns it on", err.message, 1, true)
+  end)
+
+  it("reads and sets the tenant's propagation switch (role-propagation-config)", function()
+    local c = H.sim_client(sim)
+    assert.is_true(c.propagation:config().enabled)
+    local off = c.propagation:set_config { enabled = false }
+    assert.is_false(off.enabled)
+    assert.is_false(c.propagation:config().enabled)
+    assert.equal(400, H.catch(c.propagation.start, c.propagation).status)
+    assert.is_true(c.propagation:set_config({ enabled = true }).enabled)
+    assert.is_string(c.propagation:start().rolePropagationId)
+    assert.equal(2, H.hits(sim, "PUT /v2026/role-propagation-config"))
+    assert.matches("option 'enabled' is required", H.catch(c.propagation.set_config, c.propagation, {}).message)
   end)
 
   it("waits for whatever propagation is running when given no id", function()

@@ -302,8 +302,24 @@ describe("c.roles changes", function()
       assert.same({ "staging" }, metadata(found[1]).iscCsp)
     end)
 
+    it("takes the SDKs' {attributeKey=, attributeValue=} items and sends the spec's {attribute=, values=}", function()
+      local ids = H.ids_of(c.roles:list({ max = 2 }):collect())
+      completes(c.roles:bulk_update_metadata { ids = ids, operation = "ADD",
+        values = { { attributeKey = "iscPrivacy", attributeValue = { "internal" } },
+          { attributeKey = "iscCsp", values = { "staging" } } } })
+      for _, id in ipairs(ids) do
+        local role = c.roles:get(id)
+        assert.same({ "internal" }, metadata(role).iscPrivacy)
+        assert.same({ "staging" }, metadata(role).iscCsp)
+      end
+    end)
+
     it("checks its options before sending anything", function()
       local f = function(opts) return c.roles:bulk_update_metadata(opts) end
+      refused("option 'values' item #1 gives both 'attribute' and 'attributeKey'; give one", f,
+        { ids = { "a" }, operation = "ADD", values = { { attribute = "a", attributeKey = "a", values = {} } } })
+      refused("option 'values' item #1 gives both 'values' and 'attributeValue'; give one", f,
+        { ids = { "a" }, operation = "ADD", values = { { attribute = "a", values = {}, attributeValue = {} } } })
       refused("give exactly one of 'ids', 'filters' or 'query' to choose the roles %(got none%)", f,
         { operation = "ADD", values = values })
       refused("%(got ids and filters%)", f, { ids = { "a" }, filters = "x", operation = "ADD", values = values })

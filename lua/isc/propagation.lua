@@ -15,6 +15,8 @@ M.help = {
   status = "propagation:status(id) -> {id=, status=, executionStage=, launched=, completed=, failureReason=, ...}",
   ongoing = "propagation:ongoing() -> {isRunning=, rolePropagationDetails=} (the is-running answer)",
   cancel = "propagation:cancel(): terminates the running propagation",
+  config = "propagation:config() -> {enabled=, enabledDate=, createdDate=, modifiedDate=} (the tenant's switch)",
+  set_config = "propagation:set_config{enabled=true|false} -> the config as it is now",
   wait = "propagation:wait([id], {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, raise_on_failure=}) -> final status",
   run = "propagation:run{skip_role_refresh=, timeout=, interval=, ..., raise_on_failure=} -> final status (start, then wait)",
 }
@@ -73,6 +75,28 @@ function Propagation:cancel()
   error(err, 0)
 end
 
+--- The tenant's role propagation switch (GET role-propagation-config):
+--- {enabled=, enabledDate=, createdDate=, modifiedDate=}. A start is refused
+--- while it is off.
+---@return table config
+function Propagation:config()
+  return (self.client:request("GET", self.client:api_path("role-propagation-config"), { experimental = true }))
+end
+
+local config_options = { enabled = "boolean" }
+
+--- Turns role propagation on or off for the tenant (PUT role-propagation-config).
+---@param opts table {enabled = true|false}
+---@return table config the config as it is now
+function Propagation:set_config(opts)
+  local fname = "propagation:set_config"
+  args.need(fname, 1, opts, "table")
+  opts = args.check(fname, opts, config_options)
+  if opts.enabled == nil then args.fail(fname, "option 'enabled' is required: true or false") end
+  return (self.client:request("PUT", self.client:api_path("role-propagation-config"),
+    { body = { enabled = opts.enabled }, experimental = true }))
+end
+
 -- Whether a propagation is running, and its id (nil if the tenant gives none).
 function Propagation:_running()
   local answer = self:ongoing()
@@ -113,6 +137,11 @@ function Propagation:start(opts)
   if errors.is(res, "api") and res.status >= 400 and res.status < 500 then
     local asked, running, id = pcall(self._running, self)
     if asked and running and id then already_running(id, res) end
+    local read, cfg = pcall(self.config, self)
+    if read and type(cfg) == "table" and cfg.enabled == false then
+      res.message = res.message .. " (role propagation is turned off for this tenant: "
+        .. "c.propagation:set_config{enabled = true} turns it on)"
+    end
   elseif errors.is(res, "unknown_outcome") then
     local asked, running, id = pcall(self._running, self)
     if not asked and errors.is(running, "interrupted") then error(running, 0) end

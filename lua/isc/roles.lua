@@ -150,24 +150,50 @@ local function string_list(fname, what, v)
   return out
 end
 
+-- The names an item of metadata values may use for its key and its values:
+-- the spec's examples and its required fields say attribute/values, its
+-- schemas and the SDK models attributeKey (by filter) and attributeKey/
+-- attributeValue (by query). All are taken; attribute/values is sent.
+local KEY_FIELDS = { "attribute", "attributeKey" }
+local VALUE_FIELDS = { "values", "attributeValue" }
+
+-- The one field of item that names the key (or the values), or nil.
+local function field_of(fname, item, v, names)
+  local found
+  for _, name in ipairs(names) do
+    if v[name] ~= nil then
+      if found then args.fail(fname, "%s gives both '%s' and '%s'; give one", item, found, name) end
+      found = name
+    end
+  end
+  return found
+end
+
 -- A list of {attribute=, values={...}} (search's amm_key_values, the values
--- of a bulk metadata update) checked and copied as ISC's JSON.
+-- of a bulk metadata update; also in the SDKs' {attributeKey=, values=} and
+-- {attributeKey=, attributeValue=} forms) checked and copied as ISC's JSON.
 local function attribute_values(fname, option, list)
-  if list.attribute ~= nil then
+  if list.attribute ~= nil or list.attributeKey ~= nil then
     args.fail(fname, "option '%s' must be a list of {attribute=, values={...}}; wrap a single one in {}", option)
   end
   local out = core.json_array({})
   for i, v in ipairs(list) do
     local item = string.format("option '%s' item #%d", option, i)
-    if type(v) ~= "table" or type(v.attribute) ~= "string" or v.attribute == "" then
+    if type(v) ~= "table" then args.fail(fname, "%s must be {attribute=string, values={...}}", item) end
+    local key_field, values_field = field_of(fname, item, v, KEY_FIELDS), field_of(fname, item, v, VALUE_FIELDS)
+    local key = key_field and v[key_field]
+    if type(key) ~= "string" or key == "" then
       args.fail(fname, "%s must be {attribute=string, values={...}}", item)
     end
     for k in pairs(v) do
-      if k ~= "attribute" and k ~= "values" then
-        args.fail(fname, "%s has unknown field '%s' (fields are: attribute, values)", item, tostring(k))
+      if k ~= key_field and k ~= values_field then
+        args.fail(fname, "%s has unknown field '%s' (fields are: attribute, values; or attributeKey, "
+          .. "attributeValue)", item, tostring(k))
       end
     end
-    out[i] = { attribute = v.attribute, values = string_list(fname, item .. " values", v.values) }
+    local values = values_field and v[values_field]
+    if type(values) == "string" then values = { values } end
+    out[i] = { attribute = key, values = string_list(fname, item .. " values", values) }
   end
   return out
 end
@@ -629,13 +655,21 @@ function Roles:bulk_update_statuses()
   return (self.client:request("GET", self:_path("access-model-metadata", "bulk-update")))
 end
 
---- The state of one metadata bulk update (GET .../bulk-update/{id}; the spec's
---- path is a literal "/bulk-update/id", which cannot name a job).
+--- The state of one metadata bulk update. GET .../bulk-update/{id} is what
+--- the spec means; its path is the literal ".../bulk-update/id", which is
+--- what the SDKs send. On a 404 the literal path is asked too, and its job is
+--- returned when it is the one asked for.
 ---@param id string the job id that bulk_update_metadata returned
 ---@return table job {id=, type=, status=, created=}
 function Roles:bulk_update_status(id)
   need_text("roles:bulk_update_status", 1, id, "bulk update id")
-  return (self.client:request("GET", self:_path("access-model-metadata", "bulk-update", id)))
+  local ok, job = pcall(self.client.request, self.client, "GET", self:_path("access-model-metadata", "bulk-update", id))
+  if ok then return job end
+  if not (errors.is(job, "api") and job.status == 404) or id == "id" then error(job, 0) end
+  local asked, literal = pcall(self.client.request, self.client, "GET",
+    self:_path("access-model-metadata", "bulk-update", "id"))
+  if asked and type(literal) == "table" and literal.id == id then return literal end
+  error(job, 0)
 end
 
 return M

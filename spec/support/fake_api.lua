@@ -27,6 +27,14 @@ local routes = {
   ["/redirect"] = function()
     return { status = 302, headers = { Location = "https://elsewhere.example/v2024/roles" }, body = "" }
   end,
+  -- A tenant that answers the bulk-update status only at the spec's literal path.
+  ["/v2024/roles/access-model-metadata/bulk-update/job-7"] = function()
+    return { status = 404, headers = { ["Content-Type"] = "application/json" }, body = '{"error":"no route"}' }
+  end,
+  ["/v2024/roles/access-model-metadata/bulk-update/id"] = function()
+    return { status = 202, headers = { ["Content-Type"] = "application/json" },
+      body = '{"id":"job-7","type":"ROLE","status":"COMPLETED","created":"2026-01-01T00:00:00Z"}' }
+  end,
   ["/big-headers"] = function()
     return { status = 200, headers = { ["X-Padding"] = ("x"):rep(8000) }, body = "[]" }
   end,
