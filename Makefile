@@ -25,7 +25,7 @@ PREFIX  ?= /usr/local
 LUA_SHARE := $(PREFIX)/share/lua/5.4
 LUA_LIB   := $(PREFIX)/lib/lua/5.4
 
-.PHONY: all bootstrap demo test asan bench valgrind install clean
+.PHONY: all bootstrap demo test asan fuzz fuzz-targets bench valgrind install clean
 all: $(BUILD)/isclua $(BUILD)/isc/core.so
 
 bootstrap:
@@ -62,6 +62,23 @@ asan:
 	  SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' all
 	@ISCLUA_SANITIZED=1 scripts/run-specs build-asan
 
+# libFuzzer targets (fuzz/*_fuzz.c) built by clang with ASan and UBSan, each
+# run for FUZZ_SECONDS from its seeds in fuzz/corpus/.
+FUZZ_SECONDS ?= 20
+FUZZ_BIN := $(patsubst fuzz/%_fuzz.c,$(BUILD)/fuzz/%,$(wildcard fuzz/*_fuzz.c))
+fuzz:
+	@scripts/bootstrap fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT='-O1 -g' \
+	  SANITIZE='-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' fuzz-targets
+	@scripts/fuzz build-fuzz $(FUZZ_SECONDS)
+
+fuzz-targets: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: fuzz/%_fuzz.c fuzz/fuzz.c fuzz/fuzz.h $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DISC_LUA_DIR='"$(CURDIR)/lua"' -fsanitize=fuzzer $(LDFLAGS) -o $@ \
+	  $< fuzz/fuzz.c $(CORE_OBJ) -llua5.4 $(MOD_LIBS)
+
 valgrind: bootstrap all
 	@scripts/valgrind-check $(BUILD)
 
@@ -76,4 +93,4 @@ install: all
 	cd lua && find isc -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_SHARE)/{} \;
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -269,3 +269,21 @@ describe("a client whose tenant is unreachable", function()
     assert.equal(2, retries)
   end)
 end)
+
+describe("errors.retry_after", function()
+  local errors, now = require "isc.errors", 1700000000
+
+  it("reads delay-seconds and an IMF-fixdate as a wait from now", function()
+    assert.equal(120, errors.retry_after("120", now))
+    assert.equal(6400, errors.retry_after("Wed, 15 Nov 2023 00:00:00 GMT", now))
+    assert.equal(0, errors.retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now))
+  end)
+
+  it("gives nil for what is neither, and a finite wait for any delay (found by fuzz/retry_after)", function()
+    assert.is_nil(errors.retry_after("1e999", now))
+    assert.is_nil(errors.retry_after("0x10", now))
+    assert.is_nil(errors.retry_after("-5", now))
+    assert.is_nil(errors.retry_after("x Mon, 01 Jan 9223372036854775807 00:00:00 GMT", now))
+    assert.equal(0x7fffffff, errors.retry_after(string.rep("9", 400), now))
+  end)
+end)

@@ -128,9 +128,11 @@ end
 --- taken as its distance from now. nil when absent or unreadable.
 function M.retry_after(value, now)
   if not value then return nil end
-  local n = tonumber(value)
-  if n then return math.max(0, n) end
-  local d, mon, y, h, mi, s = value:match("%a+, (%d+) (%a+) (%d+) (%d+):(%d+):(%d+) GMT")
+  -- delay-seconds is digits only (no sign, exponent or hex); a delay too
+  -- long to mean anything counts as 2^31 - 1 s, so it stays finite.
+  local digits = value:match("^%s*(%d+)%s*$")
+  if digits then return math.min(tonumber(digits), 0x7fffffff) end
+  local d, mon, y, h, mi, s = value:match("^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
   if not (d and months[mon]) then return nil end
   local t = utc_epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(s))
   return math.max(0, t - (now or os.time()))

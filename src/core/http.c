@@ -213,7 +213,8 @@ void isc_push_headers(lua_State *L, char *head, size_t len)
 		char *eol = memchr(line, '\n', (size_t)(end - line));
 		char *next = eol ? eol + 1 : end;
 		char *colon = memchr(line, ':', (size_t)((eol ? eol : end) - line));
-		if (colon && memcmp(line, "HTTP/", 5) != 0) {
+		/* a status line starts a new response; a line too short for one is a header */
+		if (colon && (next - line < 5 || memcmp(line, "HTTP/", 5) != 0)) {
 			char *v = colon + 1, *ve = eol ? eol : end;
 			while (v < ve && (*v == ' ' || *v == '\t'))
 				v++;

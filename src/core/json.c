@@ -16,6 +16,7 @@
 #define DEPTH_TEXT(x) STRINGIFY(x)
 /* A scratch buffer that grew past this is dropped after use, not kept. */
 #define KEEP_SCRATCH (1u << 20)
+#define SCRATCH_START 1024 /* bytes of a new scratch buffer */
 #define MAX_INDENT 32
 
 /* The per-state scratch buffer waits in the registry under this address
@@ -27,24 +28,24 @@ typedef struct {
 	lua_State *L;
 	char *p;
 	size_t n, cap;
-	int slot; /* stack index anchoring the buffer (nil until it first grows) */
+	int slot; /* stack index anchoring the buffer */
 } jbuf;
 
-/* Takes the scratch buffer out of the registry and anchors it on the stack
- * for this call. A finalizer that runs during a GC step of this call and
- * encodes or decodes too then gets a buffer of its own instead of writing
- * over this one. */
+/* Takes the scratch buffer out of the registry (or makes one: a buffer is
+ * never NULL, which memcpy and pointer arithmetic do not allow even for 0
+ * bytes) and anchors it on the stack for this call. A finalizer that runs
+ * during a GC step of this call and encodes or decodes too then gets a
+ * buffer of its own instead of writing over this one. */
 static void jbuf_open(lua_State *L, jbuf *b)
 {
 	b->L = L;
 	b->n = 0;
-	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) == LUA_TUSERDATA) {
-		b->p = lua_touserdata(L, -1);
-		b->cap = lua_rawlen(L, -1);
-	} else {
-		b->p = NULL;
-		b->cap = 0;
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key) != LUA_TUSERDATA) {
+		lua_pop(L, 1);
+		lua_newuserdatauv(L, SCRATCH_START, 0);
 	}
+	b->p = lua_touserdata(L, -1);
+	b->cap = lua_rawlen(L, -1);
 	b->slot = lua_gettop(L);
 	lua_pushnil(L);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
@@ -53,15 +54,14 @@ static void jbuf_open(lua_State *L, jbuf *b)
 /* Replaces the scratch buffer by one with room for need more bytes. */
 static void jbuf_grow(jbuf *b, size_t need)
 {
-	size_t cap = b->cap ? b->cap : 1024;
+	size_t cap = b->cap;
 	char *p;
 	if (need > ((size_t)-1 >> 2) - b->n)
 		luaL_error(b->L, "json: text too large");
 	while (cap - b->n < need)
 		cap *= 2;
 	p = lua_newuserdatauv(b->L, cap, 0);
-	if (b->n)
-		memcpy(p, b->p, b->n);
+	memcpy(p, b->p, b->n);
 	/* The old buffer stays anchored until it is replaced here. */
 	lua_replace(b->L, b->slot);
 	b->p = p;
@@ -94,7 +94,7 @@ static inline void jbuf_addc(jbuf *b, char c)
  * it grew unusually large; its stack slot is the caller's to pop. */
 static void jbuf_close(jbuf *b)
 {
-	if (b->cap && b->cap <= KEEP_SCRATCH) {
+	if (b->cap <= KEEP_SCRATCH) {
 		lua_pushvalue(b->L, b->slot);
 		lua_rawsetp(b->L, LUA_REGISTRYINDEX, &scratch_key);
 	}

@@ -318,6 +318,17 @@ static void request_reset(struct conn *c)
 	c->head_only = 0;
 }
 
+/* Drops the answered request from c->in: the bytes after it, if any, move
+ * to the front as the start of the next request. */
+static void request_consume(struct conn *c)
+{
+	size_t rest = c->in_len - c->req_end;
+	if (rest)
+		memmove(c->in, c->in + c->req_end, rest);
+	c->in_len = rest;
+	request_reset(c);
+}
+
 /* The log line of a finished request: method target status bytes duration. */
 static void log_request(const struct conn *c)
 {
@@ -341,11 +352,8 @@ static void response_done(struct loop *lp, struct conn *c)
 		c->deadline = lp->now + DRAIN_SECONDS;
 		return;
 	}
-	size_t rest = c->in_len - c->req_end;
-	if (rest)
-		memmove(c->in, c->in + c->req_end, rest);
-	c->in_len = rest;
-	if (!rest && c->in_cap > KEEP_BUFFER) {
+	request_consume(c);
+	if (!c->in_len && c->in_cap > KEEP_BUFFER) {
 		free(c->in);
 		c->in = NULL;
 		c->in_cap = 0;
@@ -356,7 +364,6 @@ static void response_done(struct loop *lp, struct conn *c)
 		c->out_cap = 0;
 	}
 	c->out_len = c->out_off = 0;
-	request_reset(c);
 	c->state = ST_READ;
 	c->deadline = lp->now + lp->idle;
 }
@@ -752,11 +759,11 @@ static int dechunk(struct loop *lp, struct conn *c, const char **why)
 	return 0;
 }
 
-/* Advances the request being read. Returns 1 when a complete request is in
- * lp->head, 0 when more input is needed, -1 when it was refused. */
-static int read_request(struct loop *lp, struct conn *c)
+/* Advances the request being read, without touching the socket. Returns 1
+ * when a complete request is in lp->head, 0 when more input is needed, or
+ * the status to refuse it with (*why says why). */
+static int parse_request(struct loop *lp, struct conn *c, const char **why)
 {
-	const char *why;
 	int status, fresh = 0;
 	if (!c->head_end) {
 		size_t skip = 0; /* blank lines before a request line are allowed */
@@ -767,20 +774,13 @@ static int read_request(struct loop *lp, struct conn *c)
 			c->in_len -= skip;
 		}
 		size_t end = find_head_end(c);
-		if (!end) {
-			if (c->in_len <= HEAD_MAX)
-				return 0;
-			refuse(lp, c, 431, "request head too large");
-			return -1;
-		}
-		if (end > HEAD_MAX) {
-			refuse(lp, c, 431, "request head too large");
-			return -1;
-		}
-		if ((status = parse_head(lp, c, end, &why)) != 0) {
-			refuse(lp, c, status, why);
-			return -1;
-		}
+		*why = "request head too large";
+		if (!end)
+			return c->in_len <= HEAD_MAX ? 0 : 431;
+		if (end > HEAD_MAX)
+			return 431;
+		if ((status = parse_head(lp, c, end, why)) != 0)
+			return status;
 		struct head *h = &lp->head;
 		c->head_end = end;
 		c->method_len = h->method_len;
@@ -791,16 +791,11 @@ static int read_request(struct loop *lp, struct conn *c)
 		c->body_mode = h->body_mode;
 		c->body_len = h->body_mode == BODY_LENGTH ? h->content_length : 0;
 		if (c->body_len > lp->max_body) {
-			refuse(lp, c, 413, "request body too large");
-			return -1;
+			*why = "request body too large";
+			return 413;
 		}
-		if (h->expect_continue && c->body_mode != BODY_NONE && c->in_len == end) {
-			/* the client waits for this before it sends the body; 25 bytes
-			 * on a connection with nothing else unsent always fit */
-			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-			ssize_t n = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL);
-			(void)n;
-		}
+		/* from here on: whether the client waits for 100 Continue to send the body */
+		h->expect_continue = h->expect_continue && c->body_mode != BODY_NONE && c->in_len == end;
 		fresh = 1;
 	}
 	if (c->body_mode == BODY_LENGTH) {
@@ -808,20 +803,36 @@ static int read_request(struct loop *lp, struct conn *c)
 			return 0;
 		c->req_end = c->head_end + c->body_len;
 	} else if (c->body_mode == BODY_CHUNKED) {
-		status = dechunk(lp, c, &why);
-		if (status == 0)
-			return 0;
-		if (status != 1) {
-			refuse(lp, c, status, why);
-			return -1;
-		}
+		status = dechunk(lp, c, why);
+		if (status != 1)
+			return status;
 	} else {
 		c->req_end = c->head_end;
 	}
 	/* the pointers of an earlier parse went stale when the buffer grew */
 	if (!fresh)
-		parse_head(lp, c, c->head_end, &why);
+		parse_head(lp, c, c->head_end, why);
 	return 1;
+}
+
+/* Advances the request being read. Returns 1 when a complete request is in
+ * lp->head, 0 when more input is needed, -1 when it was refused. */
+static int read_request(struct loop *lp, struct conn *c)
+{
+	const char *why;
+	int had_head = c->head_end != 0;
+	int status = parse_request(lp, c, &why);
+	if (status > 1) {
+		refuse(lp, c, status, why);
+		return -1;
+	}
+	if (!had_head && c->head_end && lp->head.expect_continue) {
+		/* 25 bytes on a connection with nothing else unsent always fit */
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		ssize_t n = send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL);
+		(void)n;
+	}
+	return status;
 }
 
 /* ---- the handler ---- */
@@ -1648,6 +1659,81 @@ static int server_tostring(lua_State *L)
 	else
 		lua_pushfstring(L, "isc.sim_server (%s)", s->url);
 	return 1;
+}
+
+/* ---- the request reader alone, for the fuzz target ---- */
+
+/* What isc_server_parse works on: a loop and a connection without sockets. */
+struct parse_run {
+	struct loop lp;
+	struct conn c;
+	const char *data;
+	size_t len, step;
+	int status;
+};
+
+/* Gives c->in room for exactly extra bytes more than it holds, so that a
+ * read past the bytes held is caught by ASan; 0 on success. */
+static int fit_input(struct conn *c, size_t extra)
+{
+	size_t n = c->in_len + extra;
+	char *p = NULL;
+	if (!n)
+		free(c->in);
+	else if (!(p = realloc(c->in, n)))
+		return -1;
+	c->in = p;
+	c->in_cap = n;
+	return 0;
+}
+
+/* Runs protected, as parse_requests(run): the loop of isc_server_parse. */
+static int parse_requests(lua_State *L)
+{
+	struct parse_run *r = lua_touserdata(L, 1);
+	struct conn *c = &r->c;
+	size_t fed = 0;
+	const char *why;
+	lua_newtable(L);
+	for (;;) {
+		int status = parse_request(&r->lp, c, &why);
+		if (status == 1) {
+			push_request(L, c, &r->lp.head);
+			lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+			if (!c->keep_alive)
+				break;
+			request_consume(c);
+			if (fit_input(c, 0))
+				return luaL_error(L, "out of memory");
+		} else if (status > 1) {
+			r->status = status;
+			break;
+		} else if (fed == r->len) {
+			break;
+		} else {
+			size_t n = r->len - fed < r->step ? r->len - fed : r->step;
+			if (fit_input(c, n))
+				return luaL_error(L, "out of memory");
+			memcpy(c->in + c->in_len, r->data + fed, n);
+			c->in_len += n;
+			fed += n;
+		}
+	}
+	return 1;
+}
+
+int isc_server_parse(lua_State *L, const char *data, size_t len, size_t step, size_t max_body)
+{
+	struct parse_run r = {.data = data, .len = len, .step = step ? step : 1};
+	r.lp.max_body = max_body;
+	r.c.fd = -1;
+	lua_pushcfunction(L, parse_requests);
+	lua_pushlightuserdata(L, &r);
+	int rc = lua_pcall(L, 1, 1, 0);
+	free(r.c.in);
+	if (rc != LUA_OK)
+		lua_error(L);
+	return r.status;
 }
 
 void isc_open_server(lua_State *L)
