@@ -80,6 +80,7 @@ $(BUILD)/fuzz/%: fuzz/%_fuzz.c fuzz/fuzz.c fuzz/fuzz.h $(CORE_OBJ)
 	  $< fuzz/fuzz.c $(CORE_OBJ) -llua5.4 $(MOD_LIBS)
 
 valgrind: bootstrap all
+	@scripts/bootstrap valgrind
 	@scripts/valgrind-check $(BUILD)
 
 bench: bootstrap all
