@@ -350,7 +350,9 @@ describe("core.json_decode", function()
       { "\xEF\xBB\xBF{}", "invalid JSON at byte 1: expected a value" }, -- no byte order mark
     }
     for _, case in ipairs(cases) do
-      it(string.format("%q", case[1]), function()
+      -- the name shows bytes above 127 as \xHH, so the report stays UTF-8
+      local name = string.format("%q", case[1]):gsub("[\128-\255]", function(c) return string.format("\\x%02X", c:byte()) end)
+      it(name, function()
         assert.equal(case[2], decode_error(case[1]))
       end)
     end
