@@ -4,6 +4,7 @@
 -- A benchmark file is bench/<name>_bench.lua; scripts/bench runs them all
 -- (or those named) and fails when a result misses its target.
 local core = require "isc.core"
+local sim_server = require "isc.sim.server"
 
 local M = { missed = 0 }
 
@@ -46,11 +47,11 @@ function M.load(url, opts)
   return counts
 end
 
----Benchmarks pages per second of a handler module served by core.serve_thread.
+---Benchmarks pages per second of a handler module served by sim_server.serve_thread.
 ---@param name string
 ---@param opts {module: string, config?: table, path: string, headers?: string[], connections?: integer, target: number}
 function M.pages(name, opts)
-  local server <close> = core.serve_thread { module = opts.module, config = opts.config }
+  local server <close> = sim_server.serve_thread { module = opts.module, config = opts.config }
   local c = M.load(server:url() .. opts.path, opts)
   io.stderr:write(string.format("%s: %d pages in %gs on %d connections, %d errors, %.1f KB/page\n", name,
     c.requests, c.seconds, c.connects, c.errors, c.bytes / math.max(c.requests, 1) / 1024))
@@ -65,7 +66,7 @@ function M.startup(name, opts)
   local times = {}
   for i = 1, opts.runs or 15 do
     local t0 = core.monotonic()
-    local server = core.serve_thread { module = opts.module, config = opts.config }
+    local server = sim_server.serve_thread { module = opts.module, config = opts.config }
     times[i] = core.monotonic() - t0
     server:stop()
   end

@@ -1,4 +1,4 @@
--- Start-up time: from core.serve_thread to a listening server whose handler
+-- Start-up time: from isc.sim.server's serve_thread to a listening server whose handler
 -- module is loaded. Add a line here for each module whose start-up matters.
 local bench = require "benchlib"
 

@@ -1,4 +1,4 @@
-/* libFuzzer target: the simulator's request reader (server.c) on any bytes
+/* libFuzzer target: the simulator's request reader (src/sim/reader.c) on any bytes
  * a client may send on one connection. Whatever pieces recv happens to
  * return, the requests read are the same: the whole input at once, a byte at
  * a time and in pieces of 2 to 17 bytes give equal lists of requests and the
@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "server.h"
 
 /* Small enough that inputs reach the "body too large" refusals. */
 #define MAX_BODY 1000

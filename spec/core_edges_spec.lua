@@ -56,7 +56,7 @@ describe("core.http_new and conn:perform", function()
   local server, url, conn
 
   setup(function()
-    server = core.serve_thread { module = "sim_server_echo" }
+    server = require("isc.sim.server").serve_thread { module = "sim_server_echo" }
     url = server:url()
     conn = core.http_new()
   end)

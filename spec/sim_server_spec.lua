@@ -1,6 +1,7 @@
--- The simulator's HTTP/1.1 server (core.serve_thread, core.serve), driven
+-- The simulator's HTTP/1.1 server (isc.sim.server: serve_thread, serve), driven
 -- by the curl command and by raw bytes over bash's /dev/tcp.
 local core = require "isc.core"
+local sim_server = require "isc.sim.server"
 local H = require "helpers"
 
 local q = H.shell_quote
@@ -50,7 +51,7 @@ describe("the simulator server", function()
   local server, url
 
   setup(function()
-    server = core.serve_thread { module = "sim_server_echo", config = { greeting = "hello" } }
+    server = sim_server.serve_thread { module = "sim_server_echo", config = { greeting = "hello" } }
     url = server:url()
   end)
 
@@ -145,7 +146,7 @@ describe("the simulator server", function()
     end)
 
     it("closes an idle connection after idle_timeout", function()
-      local idle <close> = core.serve_thread { module = "sim_server_echo", idle_timeout = 0.2 }
+      local idle <close> = sim_server.serve_thread { module = "sim_server_echo", idle_timeout = 0.2 }
       -- raw() returns only once the server has closed the silent connection
       assert.equal("", raw(idle:port(), ""))
     end)
@@ -264,21 +265,21 @@ describe("the simulator server", function()
 
   describe("start-up errors", function()
     it("raises a sim error when the port is taken", function()
-      local ok, err = pcall(core.serve_thread, { module = "sim_server_echo", port = server:port() })
+      local ok, err = pcall(sim_server.serve_thread, { module = "sim_server_echo", port = server:port() })
       assert.is_false(ok)
       assert.equal("sim", err.kind)
       assert.matches("cannot listen on 127.0.0.1:" .. server:port(), err.message, 1, true)
     end)
 
     it("raises a sim error when the handler module does not load", function()
-      local ok, err = pcall(core.serve_thread, { module = "sim_server_no_such_module" })
+      local ok, err = pcall(sim_server.serve_thread, { module = "sim_server_no_such_module" })
       assert.is_false(ok)
       assert.equal("sim", err.kind)
       assert.matches("sim_server_no_such_module", err.message, 1, true)
     end)
 
     it("raises a sim error when the module's handler() fails", function()
-      local ok, err = pcall(core.serve_thread, { module = "sim_server_echo", config = { fail_setup = true } })
+      local ok, err = pcall(sim_server.serve_thread, { module = "sim_server_echo", config = { fail_setup = true } })
       assert.is_false(ok)
       assert.equal("sim", err.kind)
       assert.matches("setup refused by the config", err.message, 1, true)
@@ -287,7 +288,7 @@ describe("the simulator server", function()
 
   describe("stopping", function()
     it("stops once, refuses connections after, and raises on later use", function()
-      local s = core.serve_thread { module = "sim_server_echo" }
+      local s = sim_server.serve_thread { module = "sim_server_echo" }
       local port = s:port()
       s:stop()
       s:stop()
@@ -302,18 +303,18 @@ describe("the simulator server", function()
     it("stops when a to-be-closed variable goes out of scope", function()
       local port
       do
-        local s <close> = core.serve_thread { module = "sim_server_echo" }
+        local s <close> = sim_server.serve_thread { module = "sim_server_echo" }
         port = s:port()
       end
       assert.equal(7, (curl(q("http://127.0.0.1:" .. port .. "/echo"))))
     end)
   end)
 
-  describe("core.serve in the calling state", function()
+  describe("serve in the calling state", function()
     -- A child process serving until a signal or a "stop" response.
     local child = [[
       local core = require "isc.core"
-      local sig = core.serve { handler = require("sim_server_echo").handler({}), log = true,
+      local sig = require("isc.sim.server").serve { handler = require("sim_server_echo").handler({}), log = true,
         on_listen = function(port) print(core.getpid(), port); io.stdout:flush() end }
       print("returned", sig)
     ]]

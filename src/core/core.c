@@ -62,7 +62,6 @@ int luaopen_isc_core(lua_State *L)
 	isc_open_json(L);
 	isc_open_http(L);
 	isc_open_pager(L);
-	isc_open_server(L);
 	isc_open_cron(L);
 	isc_open_wait(L);
 	return 1;

@@ -22,7 +22,6 @@ void isc_open_sys(lua_State *L);
 void isc_open_json(lua_State *L);
 void isc_open_http(lua_State *L);
 void isc_open_pager(lua_State *L);
-void isc_open_server(lua_State *L);
 void isc_open_cron(lua_State *L);
 void isc_open_wait(lua_State *L);
 
@@ -81,14 +80,6 @@ void isc_json_encode(lua_State *L, int idx, luaL_Buffer *b);
  * lowercased names (lowercasing them in place); repeated headers are joined
  * with ", ", status lines skipped. */
 void isc_push_headers(lua_State *L, char *head, size_t len);
-
-/* The simulator's request reader (server.c) without a socket or a handler,
- * for the fuzz target: reads the requests in data[0, len) as a connection
- * does when each recv brings step bytes. Pushes the list of request tables
- * the handler would get, and returns 0, or the status the server would
- * refuse the next request with. Stops after a request that ends the
- * connection. */
-int isc_server_parse(lua_State *L, const char *data, size_t len, size_t step, size_t max_body);
 
 /* Set by the host so that a fresh lua_State (a simulator thread) can load the
  * embedded Lua sources; NULL in the shared module, where package.path does. */

@@ -12,6 +12,7 @@
 
 #include "core.h"
 #include "embedded.h"
+#include "server.h"
 
 static lua_State *global_L = NULL;
 
@@ -35,7 +36,7 @@ static void stop_hook(lua_State *L, lua_Debug *ar)
 /* Runs in the signal handler, after the signal is recorded. No call events,
  * so a C function (a __close of isc's, the stop handler) is never cut short
  * before it runs; return events catch one that returned instead of raising,
- * such as core.serve, inside the pcall that called it. */
+ * such as isc.sim.server's serve, inside the pcall that called it. */
 static void arm_stop_hook(int sig)
 {
 	(void)sig;
@@ -59,7 +60,7 @@ static int embedded_searcher(lua_State *L)
 	return 1;
 }
 
-/* Makes require find isc.core and the embedded Lua sources. ISCLUA_LUA_DIR
+/* Makes require find isc.core, isc.sim.server and the embedded Lua sources. ISCLUA_LUA_DIR
  * (development) puts a working tree's lua/ first, so no rebuild is needed. */
 static void install_modules(lua_State *L)
 {
@@ -67,6 +68,8 @@ static void install_modules(lua_State *L)
 	lua_getfield(L, -1, "preload");
 	lua_pushcfunction(L, luaopen_isc_core);
 	lua_setfield(L, -2, "isc.core");
+	lua_pushcfunction(L, luaopen_isc_sim_server);
+	lua_setfield(L, -2, "isc.sim.server");
 	lua_pop(L, 1);
 
 	const char *dev = getenv("ISCLUA_LUA_DIR");
