@@ -177,3 +177,84 @@ describe("the simulated tenant's /oauth/token", function()
     end)
   end)
 end)
+
+describe("the simulated tenant's API clients, and what each may do", function()
+  -- The tenant's first ROLE_SUBADMIN, from the same seeded data the simulator makes.
+  local SEED, IDENTITIES = 1, 80
+  local subadmin
+  for _, idn in ipairs(require("isc.sim.data").generate { seed = SEED, identities = IDENTITIES, roles = 0 }.identities) do
+    subadmin = subadmin or (idn.subadmin_sources and idn)
+  end
+
+  local sim, admin, auditor, sub
+  H.shared_sim({ roles = 60, identities = IDENTITIES, seed = SEED,
+    clients = { "auditor:ro-secret:read-only", "sub:sub-secret:subadmin:" .. subadmin.id } }, function(s)
+    sim = s
+    admin = sim_api.new(s)
+    auditor = sim_api.new(s, { id = "auditor", secret = "ro-secret" })
+    sub = sim_api.new(s, { id = "sub", secret = "sub-secret" })
+  end, { reset = true, freeze = true })
+  before_each(function() admin.cached_token, auditor.cached_token, sub.cached_token = nil, nil, nil end)
+
+  -- Asserts a 403 in ISC's ErrorResponseDto, with its cause.
+  local function forbidden(status, body, cause)
+    sim_api.assert_error("roles", status, 403, body, "403 Forbidden",
+      "The server understood the request but refuses to authorize it.")
+    assert.equal(cause, body.causes[1].text)
+  end
+
+  it("gives a read-only client tokens with read scopes", function()
+    local status, _, raw = sim:request { method = "POST", path = "/oauth/token",
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
+      body = "grant_type=client_credentials&client_id=auditor&client_secret=ro-secret" }
+    assert.equal(200, status)
+    assert.equal("idn:role-unchecked:read idn:role-checked:read", core.json_decode(raw).scope)
+  end)
+
+  it("lets a read-only client read, reads sent as POST included, and answers each change 403", function()
+    local role = admin:all("/v2024/roles")[1]
+    assert.equal(200, (auditor:call("GET", "/v2024/roles/" .. role.id)))
+    assert.equal(200, (auditor:call("POST", "/v2024/roles/filter", { json = { filters = "requestable eq true" } })))
+    local changes = {
+      { "POST", "/v2024/roles", { json = { name = "Not Allowed", owner = { id = role.owner.id } } } },
+      { "PATCH", "/v2024/roles/" .. role.id, { json = { { op = "replace", path = "/enabled", value = false } },
+        headers = { ["Content-Type"] = "application/json-patch+json" } } },
+      { "DELETE", "/v2024/roles/" .. role.id },
+      { "POST", "/v2024/roles/bulk-delete", { json = { roleIds = { role.id } } } },
+      { "POST", "/v2025/role-propagation", { experimental = true } },
+    }
+    for _, c in ipairs(changes) do
+      local status, body = auditor:call(c[1], c[2], c[3])
+      forbidden(status, body, string.format("The API client auditor is read-only: it may not %s %s.", c[1], c[2]))
+    end
+    assert.equal(0, sim:stats().mutating)
+    assert.same(role, select(2, admin:call("GET", "/v2024/roles/" .. role.id)), "nothing changed")
+  end)
+
+  it("shows a sub-admin client only the roles of its sources, as for-subadmin does, and refuses the others 403", function()
+    local _, mine = admin:call("GET", "/v2024/roles", { query = { ["for-subadmin"] = subadmin.id, count = "true" } })
+    local status, seen, headers = sub:call("GET", "/v2024/roles", { query = { count = "true" } })
+    assert.equal(200, status)
+    assert.same(H.ids_of(mine), H.ids_of(seen))
+    assert.is_true(tonumber(headers["x-total-count"]) < 60)
+    assert.same(H.ids_of(mine), H.ids_of(select(2, sub:call("GET", "/v2024/roles", { query = { ["for-subadmin"] = "me" } }))))
+    assert.same(H.ids_of(mine), H.ids_of(select(2, sub:call("POST", "/v2024/roles/filter", { json = {} }))))
+
+    local in_reach = {}
+    for _, r in ipairs(mine) do in_reach[r.id] = true end
+    local other
+    for _, r in ipairs(admin:all("/v2024/roles")) do other = other or (not in_reach[r.id] and r) end
+    assert.equal(200, (sub:call("GET", "/v2024/roles/" .. mine[1].id)))
+    local cause = string.format("The role %q has access profiles from sources the ROLE_SUBADMIN %s does not administer.",
+      other.name, subadmin.id)
+    for _, method in ipairs({ "GET", "DELETE" }) do
+      local s, body = sub:call(method, "/v2024/roles/" .. other.id)
+      forbidden(s, body, cause)
+    end
+    local s, body = sub:call("POST", "/v2024/roles", { json = { name = "Outside", owner = { id = subadmin.id },
+      accessProfiles = other.accessProfiles } })
+    forbidden(s, body, string.format(
+      "The role \"Outside\" has access profiles from sources the ROLE_SUBADMIN %s does not administer.", subadmin.id))
+    assert.equal(200, (admin:call("GET", "/v2024/roles/" .. other.id)), "the admin sees every role")
+  end)
+end)

@@ -1,6 +1,7 @@
 -- Controlling the simulated tenant: require("isc.sim") (start, connect,
 -- clock, reset, stats, configure, save), the /__sim/ control API it drives
--- over HTTP, seeded determinism, --state files, and `isclua sim` itself.
+-- over HTTP and who may use it, seeded determinism, --state files and how
+-- they are saved, and `isclua sim` itself.
 local core = require "isc.core"
 local H = require "helpers"
 local sim_api = require "sim_api"
@@ -8,6 +9,16 @@ local isc_sim = require "isc.sim"
 
 -- Every role of a simulator, in the default order.
 local function all_roles(sim) return sim_api.new(sim):all("/v2024/roles") end
+
+-- A raw control request as a local program sends it: the simulator's token
+-- and a JSON Content-Type, unless req.headers says otherwise (false: left out).
+-- Returns the status and the decoded answer.
+local function control(sim, req)
+  local headers = { ["X-Isclua-Sim-Token"] = sim.token, ["Content-Type"] = "application/json" }
+  for k, v in pairs(req.headers or {}) do headers[k] = v or nil end
+  local status, _, body = sim:request { method = req.method or "GET", path = req.path, headers = headers, body = req.body }
+  return status, core.json_decode(body)
+end
 
 describe("require('isc.sim')", function()
   describe("start", function()
@@ -128,24 +139,46 @@ describe("require('isc.sim')", function()
     end)
 
     it("answers its control API with plain JSON, and 4xx for mistakes", function()
-      local status, _, body = sim:request { method = "POST", path = "/__sim/config", body = '{"token_ttl": -1}' }
+      local status, body = control(sim, { method = "POST", path = "/__sim/config", body = '{"token_ttl": -1}' })
       assert.equal(400, status)
-      assert.same({ error = "token_ttl: expected a number of seconds >= 0" }, core.json_decode(body))
-      status, _, body = sim:request { method = "POST", path = "/__sim/config", body = '{"colour": 1}' }
+      assert.same({ error = "token_ttl: expected a number of seconds >= 0" }, body)
+      status, body = control(sim, { method = "POST", path = "/__sim/config", body = '{"colour": 1}' })
       assert.equal(400, status)
-      assert.matches('unknown setting \\"colour\\"', body, 1, true)
-      status, _, body = sim:request { method = "POST", path = "/__sim/clock", body = '{"advance": "soon"}' }
+      assert.matches('unknown setting "colour"', body.error, 1, true)
+      status = control(sim, { method = "POST", path = "/__sim/clock", body = '{"advance": "soon"}' })
       assert.equal(400, status)
-      status = sim:request { method = "POST", path = "/__sim/clock", body = "[1]" }
+      status = control(sim, { method = "POST", path = "/__sim/clock", body = "[1]" })
       assert.equal(400, status)
-      status = sim:request { method = "GET", path = "/__sim/nothing" }
+      status, body = control(sim, { path = "/__sim/nothing" })
       assert.equal(404, status)
-      status = sim:request { method = "DELETE", path = "/__sim/stats" }
+      assert.equal("no such simulator endpoint: they are /__sim/health, clock, reset, stats, config and save", body.error)
+      status = control(sim, { method = "DELETE", path = "/__sim/stats" })
       assert.equal(405, status)
-      status, _, body = sim:request { method = "GET", path = "/__sim/health" }
+      status, body = control(sim, { path = "/__sim/health" })
       assert.equal(200, status)
-      assert.same({ ok = true }, core.json_decode(body))
+      assert.same({ ok = true }, body)
       assert.equal(0, sim:stats().requests, "control calls are not counted")
+    end)
+
+    it("refuses to change the settings fixed at start: where it listens and saves, and who controls it", function()
+      for _, setting in ipairs({ "state", "host", "port", "control", "control_token", "log" }) do
+        local err = H.catch(sim.configure, sim, { [setting] = "x" })
+        assert.equal("sim", err.kind)
+        assert.matches(setting .. " is fixed when the simulator starts: start it again to change it", err.message, 1, true)
+      end
+      assert.is_nil(sim:config().state)
+    end)
+
+    it("limits each client to ISC's 100 requests per 10 s unless told otherwise", function()
+      assert.equal("100/10s", sim:config().rate_limit)
+      sim:freeze(true)
+      for _ = 1, 100 do assert.equal(200, (api:call("GET", "/v2024/roles", { query = { limit = 1 } }))) end
+      local status, _, headers = api:call("GET", "/v2024/roles", { query = { limit = 1 } })
+      assert.equal(429, status)
+      assert.matches("^%d+$", headers["retry-after"])
+      sim:configure { rate_limit = "off" }
+      assert.is_false(sim:config().rate_limit)
+      assert.equal(200, (api:call("GET", "/v2024/roles", { query = { limit = 1 } })))
     end)
 
     it("follows credential changes made with configure", function()
@@ -156,23 +189,140 @@ describe("require('isc.sim')", function()
       assert.equal("sim-secret", sim.client_secret)
     end)
 
-    it("refuses to save without a file", function()
-      local ok, err = pcall(sim.save, sim)
-      assert.is_false(ok)
-      assert.matches("no file", err.message, 1, true)
+    it("refuses to save without a state file, and to save anywhere else", function()
+      local err = H.catch(sim.save, sim)
+      assert.equal("sim", err.kind)
+      assert.matches("no state file: start the simulator with --state FILE to save it", err.message, 1, true)
+      err = H.catch(sim.save, sim, "/tmp/elsewhere.json")
+      assert.equal("argument", err.kind)
+      assert.equal("sim:save() takes no file: the simulator saves only to its state setting", err.message)
     end)
   end)
 
   describe("connect", function()
-    it("drives a simulator started elsewhere, and leaves it running on stop", function()
+    it("drives a simulator started elsewhere, with its control token, and leaves it running on stop", function()
       local sim <close> = isc_sim.start { roles = 4, identities = 2, client_secret = "elsewhere" }
-      local remote = isc_sim.connect(sim.url .. "/")
+      local remote = isc_sim.connect(sim.url .. "/", sim.token)
       assert.equal(sim.url, remote.url)
       assert.equal("elsewhere", remote.client_secret)
       remote:advance(10)
       remote:stop()
       assert.is_number(sim:now())
     end)
+
+    it("needs the control token", function()
+      local sim <close> = isc_sim.start { roles = 1, identities = 1 }
+      local err = H.catch(isc_sim.connect, sim.url)
+      assert.equal("argument", err.kind)
+      assert.equal("isc.sim.connect: give the control token: the ISCLUA_SIM_TOKEN that isclua sim printed", err.message)
+      err = H.catch(isc_sim.connect, sim.url, "guessed")
+      assert.equal(401, err.status)
+    end)
+  end)
+end)
+
+describe("the control API (/__sim/), which only the user who started the simulator can reach", function()
+  local sim, dir, state
+  setup(function()
+    dir = H.tmpdir()
+    state = dir .. "/state.json"
+    sim = isc_sim.start { roles = 3, identities = 3, state = state }
+  end)
+  teardown(function()
+    sim:stop()
+    os.execute("rm -rf " .. H.shell_quote(dir))
+  end)
+
+  it("makes up a new token each time it starts (32 hex digits)", function()
+    local other <close> = isc_sim.start { roles = 1, identities = 1 }
+    assert.matches("^%x+$", sim.token)
+    assert.equal(32, #sim.token)
+    assert.not_equal(sim.token, other.token)
+  end)
+
+  it("refuses a request without the token, or with another, and does nothing", function()
+    local before = sim:now()
+    sim:freeze(true)
+    local status, body = control(sim, { method = "POST", path = "/__sim/clock", body = '{"advance": 3600}',
+      headers = { ["X-Isclua-Sim-Token"] = false } })
+    assert.equal(401, status)
+    assert.equal("a control token is required: send the X-Isclua-Sim-Token header with the ISCLUA_SIM_TOKEN "
+      .. "that isclua sim printed", body.error)
+    status, body = control(sim, { method = "POST", path = "/__sim/clock", body = '{"advance": 3600}',
+      headers = { ["X-Isclua-Sim-Token"] = string.rep("0", 32) } })
+    assert.equal(401, status)
+    assert.matches("wrong control token", body.error, 1, true)
+    assert.equal(401, (control(sim, { path = "/__sim/config", headers = { ["X-Isclua-Sim-Token"] = false } })))
+    assert.is_true(sim:now() - before < 60, "the clock did not move")
+    sim:freeze(false)
+  end)
+
+  it("refuses a POST a web page could send cross-origin without asking: text/plain or a form", function()
+    for _, ctype in ipairs({ "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x" }) do
+      local status, body = control(sim, { method = "POST", path = "/__sim/config", body = '{"token_ttl": 5}',
+        headers = { ["Content-Type"] = ctype } })
+      assert.equal(415, status)
+      assert.equal(string.format("POST /__sim/config needs Content-Type: application/json (it had %q)", ctype),
+        body.error)
+    end
+    assert.equal(749, sim:config().token_ttl)
+    assert.equal(200, (control(sim, { method = "POST", path = "/__sim/config", body = '{"token_ttl": 749}',
+      headers = { ["Content-Type"] = "application/json; charset=utf-8" } })))
+  end)
+
+  it("refuses a Host that is not this simulator on loopback (DNS rebinding), and a web page's Origin", function()
+    local port = sim.port
+    for _, host in ipairs({ "evil.example:" .. port, "127.0.0.1:" .. (port + 1), "127.0.0.1", "10.0.0.1:" .. port, "" }) do
+      local status, body = control(sim, { path = "/__sim/config", headers = { Host = host } })
+      assert.equal(403, status, host)
+      assert.equal(string.format("Host %q is not this simulator: control requests name it 127.0.0.1:%d, "
+        .. "localhost:%d or [::1]:%d", host, port, port, port), body.error)
+    end
+    for _, host in ipairs({ "localhost:" .. port, "127.0.0.1:" .. port, "127.1.2.3:" .. port, "[::1]:" .. port }) do
+      assert.equal(200, (control(sim, { path = "/__sim/health", headers = { Host = host } })), host)
+    end
+    local status, body = control(sim, { path = "/__sim/health", headers = { Origin = "http://evil.example" } })
+    assert.equal(403, status)
+    assert.equal('requests from the web origin "http://evil.example" are refused: the control API is for programs '
+      .. "on this machine, not web pages", body.error)
+    assert.equal(403, (control(sim, { path = "/__sim/health", headers = { Origin = "null" } })))
+    assert.equal(200, (control(sim, { path = "/__sim/health", headers = { Origin = "http://127.0.0.1:" .. port } })))
+  end)
+
+  it("saves only to the --state file: a save names no file, and /__sim/config cannot set one", function()
+    local elsewhere = dir .. "/elsewhere.json"
+    local status, body = control(sim, { method = "POST", path = "/__sim/save",
+      body = core.json_encode({ file = elsewhere }) })
+    assert.equal(400, status)
+    assert.equal("save takes no parameters: it writes only the state file the simulator started with", body.error)
+    status, body = control(sim, { method = "POST", path = "/__sim/config", body = core.json_encode({ state = elsewhere }) })
+    assert.equal(400, status)
+    assert.equal("state is fixed when the simulator starts: start it again to change it", body.error)
+    assert.is_nil(io.open(elsewhere))
+    assert.equal(state, sim:save())
+    assert.equal("isclua-sim-state/1", core.json_decode(H.slurp(state)).format)
+  end)
+
+  it("does not show the token in its settings", function()
+    local cfg = sim:config()
+    assert.is_nil(cfg.control_token)
+    assert.is_true(cfg.control)
+    assert.equal(sim.port, cfg.port, "the port it listens on")
+  end)
+
+  it("is served on loopback only: another host needs the control API off", function()
+    local err = H.catch(isc_sim.start, { host = "0.0.0.0" })
+    assert.equal("argument", err.kind)
+    assert.equal("isc.sim.start: host 0.0.0.0 is not a loopback address, and the control API (/__sim/) must not be "
+      .. "reachable from other machines: listen on 127.0.0.1 or ::1, or turn it off (--control off)", err.message)
+    local off <close> = isc_sim.start { roles = 1, identities = 1, control = false }
+    local status, body = control(off, { path = "/__sim/health" })
+    assert.equal(404, status)
+    assert.equal("the control API is off (the simulator was started with control off)", body.error)
+    assert.equal(200, (sim_api.new(off):call("GET", "/v2024/roles")), "the API itself is served")
+    local code, _, stderr = H.isclua({ "sim", "--host", "0.0.0.0", "--port", "0" })
+    assert.equal(2, code)
+    assert.matches("isclua sim: host 0.0.0.0 is not a loopback address", stderr, 1, true)
   end)
 end)
 
@@ -264,6 +414,32 @@ describe("--state files", function()
     assert.equal(200, status)
   end)
 
+  it("saves through a new file beside it, renamed over the old one: readable by its owner alone, nothing left", function()
+    local path = dir .. "/tenant.json"
+    local sim <close> = isc_sim.start { roles = 2, identities = 2, state = path }
+    sim:save()
+    sim:configure { roles = 3 }
+    sim:save()
+    assert.equal(3, #core.json_decode(H.slurp(path)).roles)
+    local _, listing = H.sh("ls -A " .. H.shell_quote(dir))
+    assert.equal("tenant.json\n", listing)
+    local _, mode = H.sh("stat -c %a " .. H.shell_quote(path))
+    assert.equal("600\n", mode, "it holds the client secrets")
+  end)
+
+  it("writes its temporary file only where no file is (core.write_new_file), and checks every step", function()
+    local taken = H.write(dir .. "/taken", "keep")
+    local ok, err = core.write_new_file(taken, "new")
+    assert.is_nil(ok)
+    assert.equal(taken .. ": File exists", err)
+    assert.equal("keep", H.slurp(taken))
+    ok, err = core.write_new_file(dir .. "/no/such/dir", "new")
+    assert.is_nil(ok)
+    assert.equal(dir .. "/no/such/dir: No such file or directory", err)
+    assert.is_true(core.write_new_file(dir .. "/fresh", "new"))
+    assert.equal("new", H.slurp(dir .. "/fresh"))
+  end)
+
   it("generates the tenant when the file does not exist yet", function()
     local sim <close> = isc_sim.start { roles = 4, identities = 2, state = dir .. "/new.json" }
     assert.equal(4, #all_roles(sim))
@@ -281,13 +457,20 @@ describe("isclua sim (the command)", function()
   local cli = require "isc.sim.cli"
 
   it("turns the fixed option names into settings", function()
-    local settings = assert(cli.parse({ "--port", "9000", "--host=0.0.0.0", "--client-id", "cid", "--client-secret", "cs",
-      "--roles", "500", "--identities", "70", "--seed", "7", "--state", "t.json", "--rate-limit", "100/10s",
-      "--faults", "http500=0.03,reset=0.02", "--fault-seed", "3", "--token-ttl", "60",
-      "--propagation-stage-seconds", "0.5", "--log" }))
-    assert.same({ port = 9000, host = "0.0.0.0", client_id = "cid", client_secret = "cs", roles = 500, identities = 70,
-      seed = 7, state = "t.json", rate_limit = "100/10s", faults = "http500=0.03,reset=0.02", fault_seed = 3,
-      token_ttl = 60, propagation_stage_seconds = 0.5, log = true }, settings)
+    local settings = assert(cli.parse({ "--port", "9000", "--host=0.0.0.0", "--control", "off", "--client-id", "cid",
+      "--client-secret", "cs", "--client", "ro:ro-secret:read-only", "--client=more:s2",
+      "--client", "sub:s3:subadmin:2c9180aa", "--roles", "500", "--identities", "70", "--seed", "7",
+      "--state", "t.json", "--rate-limit", "off", "--faults", "http500=0.03,reset=0.02", "--fault-seed", "3",
+      "--token-ttl", "60", "--propagation-stage-seconds", "0.5", "--log" }))
+    assert.same({ port = 9000, host = "0.0.0.0", control = false, client_id = "cid", client_secret = "cs",
+      clients = {
+        { id = "ro", secret = "ro-secret", role = "read-only" },
+        { id = "more", secret = "s2", role = "admin" },
+        { id = "sub", secret = "s3", role = "subadmin:2c9180aa", identity = "2c9180aa" },
+      },
+      roles = 500, identities = 70, seed = 7, state = "t.json", rate_limit = false, faults = "http500=0.03,reset=0.02",
+      fault_seed = 3, token_ttl = 60, propagation_stage_seconds = 0.5, log = true }, settings)
+    assert.equal("5/1s", cli.parse({ "--rate-limit", "5/1" }).rate_limit)
   end)
 
   it("explains bad options and exits 2", function()
@@ -298,6 +481,11 @@ describe("isclua sim (the command)", function()
       { { "--faults", "http500" }, '--faults http500: faults: "http500" is not KIND=RATE' },
       { { "--token-ttl" }, "--token-ttl needs a value" },
       { { "--colour", "red" }, 'unknown option "--colour"' },
+      { { "--control", "maybe" }, "--control maybe: expected true or false (on or off)" },
+      { { "--client", "nocolon" }, '--client nocolon: "nocolon": expected ID:SECRET or ID:SECRET:ROLE, '
+        .. "ROLE admin, read-only or subadmin:IDENTITY_ID (no ':' in ID or SECRET)" },
+      { { "--client", "a:b:boss" }, '--client a:b:boss: client a: unknown role "boss" '
+        .. "(roles: admin, read-only or subadmin:IDENTITY_ID)" },
     }
     for _, case in ipairs(cases) do
       local settings, err, code = cli.parse(case[1])
@@ -315,32 +503,121 @@ describe("isclua sim (the command)", function()
     local code, out = H.isclua({ "sim", "--help" })
     assert.equal(0, code)
     assert.matches("--port N%s+port to listen on %(default 8765", out)
-    assert.matches("--rate-limit N/Ws", out, 1, true)
+    assert.matches("--rate-limit N/Ws|off", out, 1, true)
+    assert.matches("100/10s, as ISC", out, 1, true)
+    assert.matches("--client ID:SECRET[:ROLE]", out, 1, true)
+    assert.matches("X-Isclua-Sim-Token: $ISCLUA_SIM_TOKEN", out, 1, true)
   end)
 
-  it("serves until SIGTERM, printing the URL, credentials and SAIL_* exports, and saves --state", function()
-    local dir = H.tmpdir()
-    local state, out = dir .. "/state.json", dir .. "/out.txt"
-    local script = string.format([[
-      %s sim --port 0 --roles 7 --identities 3 --client-secret s3 --state %s > %s 2>&1 &
-      pid=$!
-      for _ in $(seq 100); do grep -q SAIL_CLIENT_SECRET %s && break; sleep 0.05; done
-      url=$(sed -n 's/^export SAIL_BASE_URL=//p' %s)
-      curl -s -o /dev/null -X POST "$url/__sim/config" -d '{"roles": 5}'
-      kill -TERM $pid
-      wait $pid
-      echo "exit $?" >> %s
-    ]], H.shell_quote(H.bin), H.shell_quote(state), H.shell_quote(out), H.shell_quote(out), H.shell_quote(out),
-      H.shell_quote(out))
-    H.sh(script)
-    local text = H.slurp(out)
-    os.execute("rm -rf " .. H.shell_quote(dir))
-    local url = text:match("export SAIL_BASE_URL=(http://127%.0%.0%.1:%d+)\n")
-    assert.is_string(url, text)
-    assert.matches("isclua sim: simulated ISC tenant listening on " .. url, text, 1, true)
-    assert.matches("client id isclua-sim, client secret s3", text, 1, true)
-    assert.matches("export SAIL_CLIENT_ID=isclua-sim\nexport SAIL_CLIENT_SECRET=s3\n", text, 1, true)
-    assert.matches("saved 5 roles to " .. state, text, 1, true)
-    assert.matches("exit 0\n$", text)
+  it("refuses two clients of one id, and a sub-admin client whose identity is not a sub-admin", function()
+    local code, _, err = H.isclua({ "sim", "--client", "a:b", "--client", "a:c" })
+    assert.equal(2, code)
+    assert.equal("isclua sim: clients: client id a is given twice\nTry 'isclua sim --help'.\n", err)
+    code, _, err = H.isclua({ "sim", "--client", "isclua-sim:x" })
+    assert.equal(2, code)
+    assert.matches("isclua-sim is already client_id; give each client its own id", err, 1, true)
+    code, _, err = H.isclua({ "sim", "--port", "0", "--roles", "1", "--identities", "50",
+      "--client", "sub:s:subadmin:nobody" })
+    assert.equal(1, code)
+    assert.matches("^isclua sim: isc.sim: client sub: identity nobody is not a ROLE_SUBADMIN of this tenant "
+      .. "%(sub%-admins: %x+", err)
+  end)
+
+  describe("running", function()
+    local dir
+    before_each(function() dir = H.tmpdir() end)
+    after_each(function() os.execute("rm -rf " .. H.shell_quote(dir)) end)
+
+    -- Runs `prefix isclua sim --port 0 ARGS` in the background (stdout and
+    -- stderr to files of dir), waits for its export lines, evaluates them as
+    -- `eval "$(isclua sim ...)"` would, runs the shell commands `body`, stops
+    -- it with SIGTERM and appends "exit N" to its stderr. Returns stdout,
+    -- stderr and what body printed.
+    local function run_sim(args, body, prefix)
+      local out, err, said = dir .. "/out", dir .. "/err", dir .. "/said"
+      local words = {}
+      for i, a in ipairs(args) do words[i] = H.shell_quote(a) end
+      H.sh(string.format([[
+        %s %s sim --port 0 %s > %s 2> %s &
+        pid=$!
+        for _ in $(seq 200); do grep -q ISCLUA_SIM_TOKEN %s && break; sleep 0.05; done
+        eval "$(cat %s)"
+        { %s ; } > %s 2>&1
+        kill -TERM $pid
+        wait $pid
+        echo "exit $?" >> %s
+      ]], prefix or "", H.shell_quote(H.bin), table.concat(words, " "), out, err, out, out, body, said, err))
+      return H.slurp(out), H.slurp(err), H.slurp(said)
+    end
+
+    local CONFIGURE = [[curl -s -H "X-Isclua-Sim-Token: $ISCLUA_SIM_TOKEN" -H 'Content-Type: application/json' ]]
+      .. [[-d '{"roles": 5}' "$SAIL_BASE_URL/__sim/config" > /dev/null]]
+
+    it("prints only the export lines on stdout, so that eval \"$(isclua sim ...)\" sets them", function()
+      local out, err, said = run_sim({ "--roles", "7", "--identities", "3", "--client-secret", "s 3" },
+        CONFIGURE .. [[ && echo "$SAIL_CLIENT_ID/$SAIL_CLIENT_SECRET" && ]] .. H.shell_quote(H.bin)
+        .. [[ -e 'print(require("isc").client().roles:list():count())']])
+      local url = out:match("^export SAIL_BASE_URL=(http://127%.0%.0%.1:%d+)\n")
+      assert.is_string(url, out)
+      assert.matches("^export SAIL_BASE_URL=%S+\nexport SAIL_CLIENT_ID=isclua%-sim\nexport SAIL_CLIENT_SECRET='s 3'\n"
+        .. "export ISCLUA_SIM_TOKEN=%x+\nexport ISCLUA_SIM_PID=%d+\n$", out)
+      assert.equal("isclua-sim/s 3\n5\n", said, "the variables reached the shell, and the token the control API")
+      assert.matches("^isclua sim: simulated ISC tenant listening on " .. url:gsub("%p", "%%%0"), err)
+      assert.matches("client id isclua-sim, client secret s 3 (admin)", err, 1, true)
+      assert.matches("rate limit 100/10s", err, 1, true)
+      assert.matches("exit 0\n$", err)
+    end)
+
+    it("closes stdout after the export lines: eval \"$(isclua sim ... &)\" returns while it runs on", function()
+      local err, said = dir .. "/err", dir .. "/said"
+      H.sh(string.format([[
+        eval "$(%s sim --port 0 --roles 3 --identities 2 2> %s &)"
+        {
+          %s -e 'print(require("isc").client().roles:list():count())'
+          curl -s -H "X-Isclua-Sim-Token: $ISCLUA_SIM_TOKEN" "$SAIL_BASE_URL/__sim/health"; echo
+          kill -TERM "$ISCLUA_SIM_PID"
+          for _ in $(seq 200); do kill -0 "$ISCLUA_SIM_PID" 2> /dev/null || break; sleep 0.05; done
+          kill -0 "$ISCLUA_SIM_PID" 2> /dev/null && echo "still running"
+        } > %s 2>&1
+      ]], H.shell_quote(H.bin), err, H.shell_quote(H.bin), said))
+      local count, health = H.slurp(said):match("^(%d+)\n(.*)\n$")
+      assert.equal("3", count, H.slurp(said))
+      assert.same({ ok = true }, core.json_decode(health))
+      assert.matches("^isclua sim: simulated ISC tenant listening on", H.slurp(err))
+    end)
+
+    it("saves --state on SIGTERM, saying so on stderr", function()
+      local state = dir .. "/state.json"
+      local out, err = run_sim({ "--roles", "7", "--identities", "3", "--state", state }, CONFIGURE)
+      assert.not_matches("saved", out)
+      assert.equal("isclua sim: saved 5 roles to " .. state .. "\nexit 0\n", err:match("isclua sim: saved.*$"))
+      assert.equal(5, #core.json_decode(H.slurp(state)).roles)
+    end)
+
+    it("keeps the old state file whole when the disk is full, says that it did not save, and exits 1", function()
+      -- A file size limit of 2 KiB (RLIMIT_FSIZE, which binds root too)
+      -- makes the state's writes fail as a full disk does; what the
+      -- simulator prints stays well under it.
+      local state = dir .. "/state.json"
+      do
+        local small <close> = isc_sim.start { roles = 1, identities = 1, state = state }
+        small:save()
+      end
+      local old = H.slurp(state)
+      local out, err, said = run_sim({ "--roles", "40", "--identities", "30", "--state", state },
+        [[curl -s -X POST -H "X-Isclua-Sim-Token: $ISCLUA_SIM_TOKEN" -H 'Content-Type: application/json' ]]
+        .. [["$SAIL_BASE_URL/__sim/save"]],
+        "trap '' XFSZ; ulimit -f 4;")
+      assert.matches("ISCLUA_SIM_TOKEN", out)
+      local answer = core.json_decode(said)
+      local not_saved = "^" .. state:gsub("%p", "%%%0") .. " was not saved %(the file there is unchanged%): "
+        .. state:gsub("%p", "%%%0") .. "%.%x+%.tmp: File too large$"
+      assert.matches(not_saved, answer.error)
+      assert.matches("isclua sim: " .. not_saved:sub(2, -2) .. "\nexit 1\n$", err)
+      assert.not_matches("saved %d", err)
+      assert.equal(old, H.slurp(state), "the old file is whole")
+      local _, listing = H.sh("ls -A " .. H.shell_quote(dir))
+      assert.equal("err\nout\nsaid\nstate.json\n", listing, "no temporary file is left")
+    end)
   end)
 end)

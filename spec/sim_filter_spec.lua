@@ -1,6 +1,7 @@
 -- The simulator's collection grammar (isc.sim.filter): every operator of
 -- ISC's `filters` language, its precedence and quoting, the 400 messages
--- for what an endpoint does not accept, and `sorters`.
+-- for what an endpoint does not accept, and `sorters`, as strict as ISC: a
+-- script that passes here must not fail on a tenant.
 local filter = require "isc.sim.filter"
 local clock = require "isc.sim.clock"
 
@@ -116,10 +117,6 @@ describe("the simulator's filters", function()
       assert.equal("a1 d4", select('not (id eq "b2" or id eq "c3")'))
     end)
 
-    it("takes a bare word as a string, as SailPoint's own examples do", function()
-      assert.equal("c3", select("name sw gam"))
-    end)
-
     it("reads backslash escapes inside quotes", function()
       assert.equal("b2", select('name eq "Beta \\"B\\""'))
       local pred = assert(filter.predicate('name eq "a\\\\b"', FIELDS))
@@ -157,6 +154,29 @@ describe("the simulator's filters", function()
         problem('owner.id co "x"'))
     end)
 
+    it("refuses a string value without double quotes: unquoted, or in single quotes", function()
+      assert.equal('Invalid filter: name takes a string in double quotes: write "gam" (position 9)',
+        problem("name sw gam"))
+      assert.equal('Invalid filter: id takes a string in double quotes: write "a1" (position 14)',
+        problem('id in ("c3", a1)'))
+      assert.equal('Invalid filter: single quotes at position 9: strings take double quotes ("E")', problem("name sw 'E'"))
+      assert.equal("Invalid filter: single quotes at position 9: strings take double quotes (\"E)\")",
+        problem("name sw 'E)"))
+    end)
+
+    it("refuses a boolean or a number in quotes, and takes a date-time either way", function()
+      assert.equal("Invalid filter: ok takes a bare true or false, not a string: write true (position 7)",
+        problem('ok eq "true"'))
+      assert.equal("Invalid filter: n takes a bare number, not a string: write 3 (position 6)", problem('n eq "3"'))
+      assert.equal("b2 c3 d4", select('created ge "2022-06-15T12:00:00Z"'))
+    end)
+
+    it("ends the refusal of an operator with the field's hint, when it has one", function()
+      local fields = { created = { type = "datetime", ops = "gt", get = FIELDS.created.get, hint = "try gt" } }
+      assert.equal('Invalid filter: operator "lt" is not supported for field "created". Supported operators: gt. try gt',
+        problem("created lt 2022-06-15T12:00:00Z", fields))
+    end)
+
     it("refuses values of the wrong type", function()
       assert.matches('"yesterday" is not an ISO-8601 date-time', problem("created gt yesterday"), 1, true)
       assert.matches('"maybe" is not a boolean', problem("ok eq maybe"), 1, true)
@@ -190,6 +210,19 @@ describe("the simulator's filters", function()
       local keys, err = filter.parse_sorters("name,color", SORTERS)
       assert.is_nil(keys)
       assert.equal('Invalid sorters: sorting is not supported on field "color" here. Supported sorters: created, n, name, ok', err)
+    end)
+
+    it("refuses a + prefix (ascending is the default) and empty fields", function()
+      local function refused(s)
+        local keys, err = filter.parse_sorters(s, SORTERS)
+        assert.is_nil(keys)
+        return err
+      end
+      assert.equal('Invalid sorters: "+name": there is no "+" (ascending is the default); write "name"', refused("+name"))
+      for _, s in ipairs({ "name,,created", "name,", ",name", "-", "-name,-" }) do
+        assert.equal(string.format('Invalid sorters: "%s" has an empty field: separate the fields by single commas', s),
+          refused(s))
+      end
     end)
   end)
 end)

@@ -140,7 +140,7 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
           assert.is_true(total > 0)
         end)
 
-        it("created and modified with gt, ge, lt and le", function()
+        it("created with gt, ge and le, and modified with lt, ge and le: the operators list-roles lists", function()
           local pivot = roles[60]
           local function check(field, op, cmp)
             local page, total = listed(string.format("%s %s %s", field, op, pivot[field]))
@@ -148,11 +148,18 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
             assert.equal(#want, total, field .. " " .. op)
             assert.same({ table.unpack(want, 1, 50) }, ids(page))
           end
+          check("created", "gt", function(a, b) return a > b end)
+          check("modified", "lt", function(a, b) return a < b end)
           for _, field in ipairs({ "created", "modified" }) do
-            check(field, "gt", function(a, b) return a > b end)
             check(field, "ge", function(a, b) return a >= b end)
-            check(field, "lt", function(a, b) return a < b end)
             check(field, "le", function(a, b) return a <= b end)
+          end
+          for _, case in ipairs({ { "created", "lt", "ge, gt, le" }, { "modified", "gt", "ge, le, lt" } }) do
+            local status, body = call("GET", "", { query = { filters = string.format("%s %s %s", case[1], case[2],
+              pivot.created) } })
+            assert_error(status, 400, body, "400.1 Bad Request Content", string.format('Invalid filter: operator "%s" is '
+              .. 'not supported for field "%s". Supported operators: %s. POST /roles/filter takes gt, lt, ge and le on '
+              .. "created and modified", case[2], case[1], case[3]))
           end
         end)
 
@@ -193,6 +200,11 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
             { "name pr", 'Invalid filter: operator "pr" is not supported for field "name". Supported operators: eq, sw' },
             { "id isnull", 'Invalid filter: operator "isnull" is not supported for field "id". Supported operators: eq, in' },
             { '(name eq "x"', "Invalid filter: expected ')' at the end of the filter" },
+            -- what a tenant refuses, and a lenient server would take
+            { "name sw 'E'", 'Invalid filter: single quotes at position 9: strings take double quotes ("E")' },
+            { "name sw Eng", 'Invalid filter: name takes a string in double quotes: write "Eng" (position 9)' },
+            { 'requestable eq "true"',
+              "Invalid filter: requestable takes a bare true or false, not a string: write true (position 16)" },
           }
           for _, case in ipairs(cases) do
             local status, body = call("GET", "", { query = { filters = case[1] } })
@@ -247,6 +259,15 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
           local status, body = call("GET", "", { query = { sorters = "name,requestable" } })
           assert_error(status, 400, body, "400.1 Bad Request Content",
             'Invalid sorters: sorting is not supported on field "requestable" here. Supported sorters: created, modified, name')
+        end)
+
+        it("refuses a + prefix and an empty field, as a tenant does", function()
+          local status, body = call("GET", "", { query = { sorters = "+name" } })
+          assert_error(status, 400, body, "400.1 Bad Request Content",
+            'Invalid sorters: "+name": there is no "+" (ascending is the default); write "name"')
+          status, body = call("GET", "", { query = { sorters = "name,,created" } })
+          assert_error(status, 400, body, "400.1 Bad Request Content",
+            'Invalid sorters: "name,,created" has an empty field: separate the fields by single commas')
         end)
       end)
 
@@ -410,11 +431,23 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
           { { accessProfiles = { { id = "nope" } } }, 'Referenced access profile "nope" was not found.' },
           { { entitlements = { { id = "nope" } } }, 'Referenced entitlement "nope" was not found.' },
           { { segments = { "nope" } }, 'Referenced segment "nope" was not found.' },
+          { { dimensional = true, dimensionRefs = { { type = "DIMENSION", id = "2c9180000000000000000000000000dd" } } },
+            'Referenced dimension "2c9180000000000000000000000000dd" was not found.' },
         }
         for _, case in ipairs(cases) do
           local status, b = call("POST", "", { json = body(case[1]) })
           assert_error(status, 400, b, "400.1.404 Referenced object not found", case[2])
         end
+      end)
+
+      it("takes dimensionRefs only on a dimensional role, and only to the tenant's dimensions", function()
+        local dim = first(all_roles(), function(r) return r.dimensional end).dimensionRefs[1]
+        local status, b = call("POST", "", { json = body({ dimensionRefs = { { type = "DIMENSION", id = dim.id } } }) })
+        assert_error(status, 400, b, "400.1 Bad Request Content",
+          "dimensionRefs are only for dimensional roles: set dimensional to true, or leave dimensionRefs out")
+        status, b = call("POST", "", { json = body({ dimensional = true, dimensionRefs = { { id = dim.id } } }) })
+        assert.equal(201, status, msg(b))
+        assert.same({ { type = "DIMENSION", id = dim.id, name = dim.name } }, b.dimensionRefs)
       end)
 
       it("answers 400 for a malformed or missing JSON body", function()
@@ -801,6 +834,12 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
         assert.equal(5, #page)
       end)
 
+      it("refuses filters in the query string, which it does not take, rather than ignore them", function()
+        local status, body = call("POST", "/filter", { query = { filters = 'name sw "Sales"' }, json = {} })
+        assert_error(status, 400, body, "400.1 Bad Request Content",
+          'POST /roles/filter takes its filters in the body ({"filters": "..."}), not in the query string')
+      end)
+
       it("answers 400 for bad filters and malformed JSON", function()
         local status, body = call("POST", "/filter", { json = { filters = 'name co "x"' } })
         assert_error(status, 400, body, "400.1 Bad Request Content",
@@ -816,6 +855,16 @@ for _, base in ipairs({ "/v2024/roles", "/roles/v1" }) do
         assert_error(status, 405, body, "405 Method Not Allowed")
         status, body = call("GET", "/x/y/z")
         assert_error(status, 404, body, "404 Not found")
+      end)
+
+      it("answers 400 for a path that is not UTF-8 once percent-decoded (and goes on serving)", function()
+        for _, path in ipairs({ "/%ff%fe", "/%c3" }) do
+          local status, body = call("GET", path)
+          assert_error(status, 400, body, "400.1 Bad Request Content", "The request URL has bytes that are not UTF-8 "
+            .. "once percent-decoded: percent-encode the UTF-8 bytes of the text")
+        end
+        assert.equal(400, (call("GET", "", { query = "filters=name%20eq%20%22%ff%22" })))
+        assert.equal(404, (call("GET", "/%c3%a9t%c3%a9")), "UTF-8 is fine")
       end)
 
       it("answers GET on a literal segment of another route as an id (404 for the role)", function()

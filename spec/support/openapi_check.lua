@@ -1,5 +1,5 @@
 -- Checks decoded JSON values against the official OpenAPI schemas
--- (spec/fixtures/openapi/roles.yaml and role-propagation.yaml, components.schemas,
+-- (spec/fixtures/openapi/*.yaml, components.schemas,
 -- read with lyaml): property names, types, nullability, enums, required
 -- fields, date-time formats, array items; $ref, allOf, anyOf and oneOf.
 --   local openapi = require "openapi_check"
@@ -13,6 +13,7 @@ local root = os.getenv("ISCLUA_ROOT") or "."
 M.FILES = {
   roles = root .. "/spec/fixtures/openapi/roles.yaml",
   propagation = root .. "/spec/fixtures/openapi/role-propagation.yaml",
+  lookups = root .. "/spec/fixtures/openapi/lookups.yaml",
 }
 
 local docs = {}
@@ -39,6 +40,8 @@ local DATE_TIME = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.?%d*Z$"
 local function check(schemas, s, v, path, errs)
   s = resolve(schemas, s)
   local function err(fmt, ...) errs[#errs + 1] = path .. ": " .. string.format(fmt, ...) end
+  -- A nullable reference is written `allOf: [$ref], nullable: true`: null passes without the reference.
+  if v == core.null and s.nullable then return end
   if s.allOf then
     for _, sub in ipairs(s.allOf) do check(schemas, sub, v, path, errs) end
   end
@@ -99,7 +102,7 @@ local function check(schemas, s, v, path, errs)
 end
 
 ---Checks a value against a named schema.
----@param doc string "roles" or "propagation"
+---@param doc string "roles", "propagation" or "lookups"
 ---@param schema string name under components.schemas, e.g. "role"
 ---@param value any decoded JSON
 ---@return string[] problems, empty when the value conforms

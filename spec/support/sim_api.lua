@@ -11,9 +11,10 @@ local Api = {}
 Api.__index = Api
 
 ---@param sim table from require("isc.sim").start
+---@param client? {id: string, secret: string} another API client of it (default: sim's own)
 ---@return table api
-function M.new(sim)
-  return setmetatable({ sim = sim }, Api)
+function M.new(sim, client)
+  return setmetatable({ sim = sim, client = client }, Api)
 end
 
 ---@param s string
@@ -39,11 +40,12 @@ end
 ---@return string
 function Api:new_token()
   local sim = self.sim
+  local client = self.client or { id = sim.client_id, secret = sim.client_secret }
   local status, _, body = sim:request {
     method = "POST", path = "/oauth/token",
     headers = { ["Content-Type"] = "application/x-www-form-urlencoded" },
-    body = "grant_type=client_credentials&client_id=" .. M.encode(sim.client_id)
-      .. "&client_secret=" .. M.encode(sim.client_secret),
+    body = "grant_type=client_credentials&client_id=" .. M.encode(client.id)
+      .. "&client_secret=" .. M.encode(client.secret),
   }
   assert(status == 200, "token request failed: " .. body)
   return core.json_decode(body).access_token

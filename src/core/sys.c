@@ -1,6 +1,7 @@
 /* Time, sleeping and interrupts: the process-level mechanism under every
- * blocking call of the isc module. */
+ * blocking call of the isc module; and the few file calls Lua's io lacks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -336,6 +337,94 @@ static int sys_file_mode(lua_State *L)
 	return 2;
 }
 
+/* The close function of a file from core.open_append, as liolib's own. */
+static int append_close(lua_State *L)
+{
+	luaL_Stream *s = (luaL_Stream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+	return luaL_fileresult(L, fclose(s->f) == 0, NULL);
+}
+
+/* core.open_append(path) -> file | nil, message, errno
+ * A Lua file (as io.open's) that writes only at the end of path, creating it
+ * readable and writable by its owner alone (0600; io.open cannot say so). */
+static int sys_open_append(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	if (luaL_getmetatable(L, LUA_FILEHANDLE) != LUA_TTABLE)
+		return luaL_error(L, "core.open_append: the io library is not loaded");
+	lua_pop(L, 1);
+	luaL_Stream *s = (luaL_Stream *)lua_newuserdatauv(L, sizeof(luaL_Stream), 0);
+	s->closef = NULL; /* a closed file until fdopen succeeds */
+	luaL_setmetatable(L, LUA_FILEHANDLE);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return luaL_fileresult(L, 0, path);
+	s->f = fdopen(fd, "a");
+	if (!s->f) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return luaL_fileresult(L, 0, path);
+	}
+	s->closef = append_close;
+	return 1;
+}
+
+/* Writes all of buf to fd, through short writes and EINTR; 0, or -1 with errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* core.write_new_file(path, data) -> true | nil, message, errno
+ * Creates path, which must not exist yet (0600; a symlink there is not
+ * followed), writes data, fsyncs and closes it: true only when every step
+ * succeeded. On a failure the file is removed, so no partial file is left. */
+static int sys_write_new_file(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	size_t len;
+	const char *data = luaL_checklstring(L, 2, &len);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return luaL_fileresult(L, 0, path);
+	int ok = write_all(fd, data, len) == 0 && fsync(fd) == 0;
+	int err = errno;
+	if (close(fd) != 0 && ok) {
+		ok = 0;
+		err = errno;
+	}
+	if (!ok)
+		unlink(path);
+	errno = err;
+	return luaL_fileresult(L, ok, path);
+}
+
+/* core.release_stdout() -> true | nil, message, errno
+ * Flushes standard output and points it at /dev/null, so that a reader
+ * waiting for its end (the shell's $(...)) gets it while the process goes on. */
+static int sys_release_stdout(lua_State *L)
+{
+	fflush(stdout);
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return luaL_fileresult(L, 0, "/dev/null");
+	int ok = dup2(fd, STDOUT_FILENO) >= 0;
+	int err = errno;
+	close(fd);
+	errno = err;
+	return luaL_fileresult(L, ok, "standard output");
+}
+
 /* core.getpid() -> the process id */
 static int sys_getpid(lua_State *L)
 {
@@ -355,6 +444,9 @@ void isc_open_sys(lua_State *L)
 		{"isatty", sys_isatty},
 		{"file_mode", sys_file_mode},
 		{"getpid", sys_getpid},
+		{"open_append", sys_open_append},
+		{"write_new_file", sys_write_new_file},
+		{"release_stdout", sys_release_stdout},
 		{NULL, NULL},
 	};
 	luaL_setfuncs(L, fns, 0);

@@ -1,7 +1,8 @@
 -- OAuth for the simulated tenant: the client-credentials token endpoint as
 -- official clients call it (urlencoded, multipart or query parameters, or
--- HTTP Basic), JWT-shaped tokens that expire on the sim clock, and the
--- gateway's 401 answers.
+-- HTTP Basic), JWT-shaped tokens that expire on the sim clock, the gateway's
+-- 401 answers, and what each client may do: an admin everything, a
+-- read-only client no change (403), a sub-admin what its identity may.
 local core = require "isc.core"
 local http = require "isc.sim.http"
 local rng = require "isc.sim.rng"
@@ -59,15 +60,53 @@ function M.new(seed)
   return { tokens = {}, count = 0, rng = rng.new(seed, "tokens"), tenant_id = rng.new(seed, "tenant"):uuid() }
 end
 
--- A JWT-shaped access token carrying the claims clients look at (exp, client_id).
-local function make_token(reg, client_id, exp)
+-- Every API client of the tenant: client_id's (an admin), then the clients setting's.
+local function clients(cfg)
+  local list = { { id = cfg.client_id, secret = cfg.client_secret, role = "admin" } }
+  for _, c in ipairs(cfg.clients or {}) do list[#list + 1] = c end
+  return list
+end
+
+-- The scopes of a client's tokens (a sub-admin's limits come from its identity).
+local function scopes(client)
+  if client.role == "read-only" then return { "idn:role-unchecked:read", "idn:role-checked:read" } end
+  return { "sp:scopes:all" }
+end
+
+-- Why a sub-admin client cannot act in this tenant (its identity is no
+-- ROLE_SUBADMIN here), or nil.
+local function subadmin_problem(t, client)
+  if not client.identity then return nil end
+  local identity = t.world.identity_by_id[client.identity]
+  if identity and identity.subadmin_sources then return nil end
+  local some = {}
+  for _, idn in ipairs(t.world.identities) do
+    if idn.subadmin_sources and #some < 5 then some[#some + 1] = idn.id end
+  end
+  return string.format("client %s: identity %s is not a ROLE_SUBADMIN of this tenant (sub-admins: %s)",
+    client.id, client.identity, #some > 0 and table.concat(some, ", ") or "none")
+end
+
+---Checks that each sub-admin client names a ROLE_SUBADMIN of the tenant.
+---@param t table tenant
+---@return string|nil message
+function M.check_clients(t)
+  for _, client in ipairs(clients(t.config)) do
+    local problem = subadmin_problem(t, client)
+    if problem then return problem end
+  end
+end
+
+-- A JWT-shaped access token carrying the claims clients look at (exp, client_id, scope).
+local function make_token(reg, client, exp)
   local r = reg.rng
   local jti = r:uuid()
   local header = core.json_encode({ alg = "HS256", typ = "JWT", kid = "isclua-sim" })
   local claims = core.json_encode({
     tenant_id = reg.tenant_id, internal = false, pod = "sim", org = "acme-sim", strong_auth = false,
-    authorities = core.json_array({ "API" }), client_id = client_id, strong_auth_supported = false,
-    scope = core.json_array({ "sp:scopes:all" }), exp = math.floor(exp), jti = jti,
+    authorities = core.json_array({ client.identity and "ROLE_SUBADMIN" or "API" }), client_id = client.id,
+    identity_id = client.identity, strong_auth_supported = false,
+    scope = core.json_array(scopes(client)), exp = math.floor(exp), jti = jti,
   })
   local sig = string.pack(">i8>i8>i8>i8", r:next(), r:next(), r:next(), r:next())
   return b64url(header) .. "." .. b64url(claims) .. "." .. b64url(sig), jti
@@ -92,15 +131,21 @@ function M.token(t, req)
   if grant ~= "client_credentials" then
     return oauth_error(400, "unsupported_grant_type", "Unsupported grant type: " .. grant)
   end
-  local cfg = t.config
-  if params.client_id ~= cfg.client_id or params.client_secret ~= cfg.client_secret then
-    return oauth_error(401, "invalid_client", "Bad credentials")
+  local cfg, client = t.config, nil
+  for _, c in ipairs(clients(cfg)) do
+    if params.client_id == c.id and params.client_secret == c.secret then
+      client = c
+      break
+    end
   end
+  if not client then return oauth_error(401, "invalid_client", "Bad credentials") end
+  local problem = subadmin_problem(t, client)
+  if problem then return oauth_error(401, "invalid_client", problem) end
   local reg = t.auth
   local now = t.clock:now()
   local exp = now + cfg.token_ttl
-  local token, jti = make_token(reg, cfg.client_id, exp)
-  reg.tokens[token] = { client_id = cfg.client_id, exp = exp }
+  local token, jti = make_token(reg, client, exp)
+  reg.tokens[token] = { client_id = client.id, exp = exp, role = client.role, identity = client.identity }
   reg.count = reg.count + 1
   if reg.count % 1000 == 0 then
     for k, info in pairs(reg.tokens) do
@@ -110,16 +155,16 @@ function M.token(t, req)
   t.stats.tokens_issued = t.stats.tokens_issued + 1
   return http.json(200, {
     access_token = token, token_type = "bearer", expires_in = math.floor(cfg.token_ttl),
-    scope = "sp:scopes:all", accessType = "OFFLINE", tenant_id = reg.tenant_id, internal = false,
+    scope = table.concat(scopes(client), " "), accessType = "OFFLINE", tenant_id = reg.tenant_id, internal = false,
     pod = "sim", strong_auth_supported = false, org = "acme-sim", strong_auth = false, enabled = true,
-    jti = jti,
+    jti = jti, identity_id = client.identity,
   })
 end
 
 ---Checks the bearer token of an API request.
 ---@param t table tenant
 ---@param req table
----@return table|nil token info {client_id, exp}, table|nil 401 response
+---@return table|nil token info {client_id, exp, role, identity}, table|nil 401 response
 function M.check(t, req)
   local header = req.headers["authorization"]
   if not header or header == "" then
@@ -134,6 +179,19 @@ function M.check(t, req)
     return nil, http.json(401, { error = "JWT validation failed: JWT is expired" })
   end
   return info
+end
+
+---The 403 for a request the token's client may not make (a change by a
+---read-only client), else nil. A sub-admin's limits are the endpoints'.
+---@param token table from M.check
+---@param route table
+---@param req table
+---@return table|nil response
+function M.forbidden(token, route, req)
+  if token.role == "read-only" and route.mutates then
+    return http.error(403, nil, { causes = { string.format("The API client %s is read-only: it may not %s %s.",
+      token.client_id, req.method, req.path) } })
+  end
 end
 
 return M

@@ -1,8 +1,11 @@
--- `isclua sim [options]`: runs a simulated tenant in the foreground until
--- Ctrl-C / SIGTERM, printing its URL, credentials and the SAIL_* lines to
--- export; with --state FILE the tenant is loaded from FILE (if it exists)
+-- `isclua sim [options]`: runs a simulated tenant until Ctrl-C / SIGTERM,
+-- describing itself on stderr and printing only the `export` lines (SAIL_*,
+-- ISCLUA_SIM_TOKEN, ISCLUA_SIM_PID) on stdout, which it then closes, so that
+-- `eval "$(isclua sim ... &)"` sets them and returns while the simulator
+-- runs on; with --state FILE the tenant is loaded from FILE (if it exists)
 -- and saved back on exit.
 local core = require "isc.core"
+local server = require "isc.sim.server"
 local config = require "isc.sim.config"
 
 local M = {}
@@ -10,13 +13,16 @@ local M = {}
 -- Command-line options and the settings they set (these names are fixed:
 -- scripts and docs rely on them). nil marks a flag without a value.
 local OPTIONS = {
-  ["--port"] = "port", ["--host"] = "host", ["--client-id"] = "client_id", ["--client-secret"] = "client_secret",
+  ["--port"] = "port", ["--host"] = "host", ["--control"] = "control",
+  ["--client-id"] = "client_id", ["--client-secret"] = "client_secret", ["--client"] = "clients",
   ["--roles"] = "roles", ["--identities"] = "identities", ["--seed"] = "seed", ["--state"] = "state",
   ["--rate-limit"] = "rate_limit", ["--faults"] = "faults", ["--fault-seed"] = "fault_seed",
   ["--fault-match"] = "fault_match",
   ["--token-ttl"] = "token_ttl", ["--propagation-stage-seconds"] = "propagation_stage_seconds",
 }
 local FLAGS = { ["--log"] = "log" }
+-- Settings whose option may be given again, each time adding to a list.
+local REPEATABLE = { clients = true }
 
 local function default_text(key)
   local v = config.defaults[key]
@@ -30,19 +36,25 @@ function M.usage()
   return table.concat({
     "Usage: isclua sim [options]",
     "Runs a simulated SailPoint ISC tenant (Roles v2024, Role Propagation v2025/v2026,",
-    "and the /roles/v1, /role-propagation/v1 layout) until Ctrl-C.",
+    "and the /roles/v1, /role-propagation/v1 layout) until Ctrl-C. It prints only export lines",
+    "on stdout (SAIL_*, ISCLUA_SIM_TOKEN, ISCLUA_SIM_PID), then closes it: eval \"$(isclua sim &)\"",
+    "sets them and returns while it runs.",
     "",
     "  --port N                     port to listen on (default " .. d("port") .. "; 0 = any free port)",
-    "  --host ADDR                  address to listen on (default " .. d("host") .. ")",
-    "  --client-id ID               client id accepted by /oauth/token (default " .. d("client_id") .. ")",
+    "  --host ADDR                  address to listen on (default " .. d("host") .. "); one that is",
+    "                               not loopback needs --control off",
+    "  --control off                no control API (/__sim/)",
+    "  --client-id ID               client id accepted by /oauth/token, an admin (default " .. d("client_id") .. ")",
     "  --client-secret SECRET       its secret (default " .. d("client_secret") .. ")",
+    "  --client ID:SECRET[:ROLE]    one more API client (repeatable); ROLE admin (default),",
+    "                               read-only (a change is answered 403) or subadmin:IDENTITY_ID",
     "  --roles N                    generated roles (default " .. d("roles") .. ")",
     "  --identities N               generated identities (default " .. d("identities") .. ")",
     "  --seed S                     seed of the generated data (default " .. d("seed") .. ")",
     "  --state FILE                 load the tenant from FILE if it exists (a saved tenant or",
     "                               a JSON list of roles) and save it back on exit",
-    "  --rate-limit N/Ws            requests per window per client and API version, e.g. 100/10s",
-    "                               (default " .. d("rate_limit") .. "); 429 with Retry-After beyond",
+    "  --rate-limit N/Ws|off        requests per window per client and API version (default",
+    "                               " .. d("rate_limit") .. ", as ISC); 429 with Retry-After beyond",
     "  --faults SPEC                injected faults, e.g.",
     "                               http500=0.03,http503=0.03,reset=0.02,http429=0.02,slow=0.01,truncate=0.01",
     "                               (http500, http503, http429, reset: before the change is made;",
@@ -55,8 +67,10 @@ function M.usage()
     "  --log                        log one line per request to stderr",
     "  --help                       show this help",
     "",
-    "Control API (no auth): GET/POST /__sim/clock {\"advance\": s}, POST /__sim/reset,",
-    "GET /__sim/stats, GET/POST /__sim/config, POST /__sim/save.",
+    "Control API, from this machine only, each request with the header",
+    config.TOKEN_HEADER .. ": $ISCLUA_SIM_TOKEN (printed at start) and POSTs as application/json:",
+    "GET/POST /__sim/clock {\"advance\": s}, POST /__sim/reset, GET /__sim/stats,",
+    "GET/POST /__sim/config, POST /__sim/save (to the --state file).",
     "",
   }, "\n")
 end
@@ -83,28 +97,55 @@ function M.parse(args)
     end
     local checked, err = config.merge({ [key] = value })
     if not checked then return nil, string.format("%s %s: %s", name, value, (err:gsub("^[%w_]+: ", ""))), 2 end
-    out[key] = checked[key]
+    if REPEATABLE[key] then
+      out[key] = out[key] or {}
+      table.insert(out[key], checked[key][1])
+    else
+      out[key] = checked[key]
+    end
     i = i + 1
   end
   return out
 end
 
--- What `isclua sim` prints once it listens.
-local function banner(c, port)
-  local host = c.host == "0.0.0.0" and "127.0.0.1" or c.host
-  local url = string.format("http://%s:%d", host, port)
-  return table.concat({
+-- A value as one shell word (quoted only when it has to be).
+local function shell_word(v)
+  if v:match("^[%w%-_./:@%%+=,]+$") then return v end
+  return "'" .. v:gsub("'", "'\\''") .. "'"
+end
+
+-- The simulator's base URL once it listens on port.
+local function base_url(c, port)
+  local host = ({ ["0.0.0.0"] = "127.0.0.1", ["::"] = "::1" })[c.host] or c.host
+  return string.format(host:find(":", 1, true) and "http://[%s]:%d" or "http://%s:%d", host, port)
+end
+
+-- What `isclua sim` says on stderr once it listens.
+local function banner(c, url)
+  local lines = {
     "isclua sim: simulated ISC tenant listening on " .. url,
-    string.format("  client id %s, client secret %s", c.client_id, c.client_secret),
-    string.format("  %d roles, %d identities, seed %d%s%s%s", c.roles, c.identities, c.seed,
-      c.rate_limit and (", rate limit " .. c.rate_limit) or "", c.faults and (", faults " .. c.faults) or "",
-      c.state and (", state " .. c.state) or ""),
-    "  control: " .. url .. "/__sim/ (clock, reset, stats, config); Ctrl-C stops it",
-    "export SAIL_BASE_URL=" .. url,
-    "export SAIL_CLIENT_ID=" .. c.client_id,
-    "export SAIL_CLIENT_SECRET=" .. c.client_secret,
-    "",
-  }, "\n")
+    string.format("  client id %s, client secret %s (admin)", c.client_id, c.client_secret),
+  }
+  for _, client in ipairs(c.clients or {}) do
+    lines[#lines + 1] = string.format("  client id %s, client secret %s (%s)", client.id, client.secret, client.role)
+  end
+  lines[#lines + 1] = string.format("  %d roles, %d identities, seed %d, rate limit %s%s%s", c.roles, c.identities,
+    c.seed, c.rate_limit or "off", c.faults and (", faults " .. c.faults) or "", c.state and (", state " .. c.state) or "")
+  lines[#lines + 1] = c.control and ("  control: " .. url .. "/__sim/ with " .. config.TOKEN_HEADER
+    .. ": $ISCLUA_SIM_TOKEN (clock, reset, stats, config, save)") or "  control API off"
+  lines[#lines + 1] = "  Ctrl-C or kill $ISCLUA_SIM_PID stops it; stdout has the export lines, for eval \"$(isclua sim ... &)\""
+  lines[#lines + 1] = ""
+  return table.concat(lines, "\n")
+end
+
+-- The lines `isclua sim` prints on stdout, for a shell to eval.
+local function exports(c, url)
+  local vars = { { "SAIL_BASE_URL", url }, { "SAIL_CLIENT_ID", c.client_id }, { "SAIL_CLIENT_SECRET", c.client_secret } }
+  if c.control then vars[#vars + 1] = { "ISCLUA_SIM_TOKEN", c.control_token } end
+  vars[#vars + 1] = { "ISCLUA_SIM_PID", tostring(core.getpid()) }
+  local lines = {}
+  for i, v in ipairs(vars) do lines[i] = string.format("export %s=%s\n", v[1], shell_word(v[2])) end
+  return table.concat(lines)
 end
 
 ---Runs `isclua sim`.
@@ -120,18 +161,25 @@ function M.main(args)
     io.stderr:write("isclua sim: ", err, "\nTry 'isclua sim --help'.\n")
     return code
   end
-  local c = assert(config.merge(settings))
-  local ok, t = pcall(require("isc.sim.tenant").new, settings)
+  local c, cerr = config.start(settings)
+  if not c then
+    io.stderr:write("isclua sim: ", cerr, "\nTry 'isclua sim --help'.\n")
+    return 2
+  end
+  local ok, t = pcall(require("isc.sim.tenant").new, c)
   if not ok then
     io.stderr:write("isclua sim: ", tostring(t), "\n")
     return 1
   end
-  local served, serr = pcall(core.serve, {
+  local served, serr = pcall(server.serve, {
     host = c.host, port = c.port, log = c.log,
     handler = function(req) return t:handle(req) end,
     on_listen = function(port)
-      io.stdout:write(banner(c, port))
-      io.stdout:flush()
+      t:listening(port)
+      local url = base_url(c, port)
+      io.stderr:write(banner(c, url))
+      io.stdout:write(exports(c, url))
+      assert(core.release_stdout())
     end,
   })
   -- In the host, the signal that ends serve() surfaces as an "interrupted"
@@ -143,10 +191,10 @@ function M.main(args)
   if c.state then
     local saved, werr = require("isc.sim.state").save(t, c.state)
     if not saved then
-      io.stderr:write("isclua sim: cannot save ", c.state, ": ", tostring(werr), "\n")
+      io.stderr:write("isclua sim: ", werr, "\n")
       return 1
     end
-    io.stdout:write(string.format("isclua sim: saved %d roles to %s\n", t.store:count(), c.state))
+    io.stderr:write(string.format("isclua sim: saved %d roles to %s\n", t.store:count(), c.state))
   end
   return 0
 end

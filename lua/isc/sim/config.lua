@@ -1,22 +1,27 @@
 -- The simulator's settings in one place: their defaults, what each means,
 -- and the checks shared by `isclua sim`, sim.start{} and POST /__sim/config.
 local core = require "isc.core"
+local rng = require "isc.sim.rng"
 
 local M = {}
 
 ---Every setting, its default (nil = off) and its meaning.
 M.settings = {
-  { "host", "string", "127.0.0.1", "address to listen on (loopback unless told otherwise)" },
+  { "host", "string", "127.0.0.1", "address to listen on: a loopback one unless control is off" },
   { "port", "port", 8765, "port of `isclua sim` (sim.start listens on a free port unless given one)" },
-  { "client_id", "string", "isclua-sim", "client id accepted by /oauth/token" },
+  { "control", "boolean", true, "serve the /__sim/ control API (only on a loopback host)" },
+  { "control_token", "string", nil, "what control requests send in X-Isclua-Sim-Token (made up at start if not given)" },
+  { "client_id", "string", "isclua-sim", "client id accepted by /oauth/token (an admin)" },
   { "client_secret", "string", "sim-secret", "client secret accepted by /oauth/token" },
+  { "clients", "clients", nil,
+    "more API clients, 'ID:SECRET[:ROLE]' or a list of them; ROLE admin (default), read-only or subadmin:IDENTITY_ID" },
   { "client_name", "string", "isclua sim", "name of the API client (launchedBy.name of propagations)" },
   { "roles", "count", 250, "number of generated roles" },
   { "identities", "count", 1000, "number of generated identities" },
   { "seed", "int", 1, "seed of the generated tenant" },
-  { "state", "string", nil, "JSON file loaded at start (if it exists) and saved on exit / POST /__sim/save" },
+  { "state", "string", nil, "JSON file loaded at start (if it exists) and saved on exit / POST /__sim/save (only there)" },
   { "token_ttl", "seconds", 749, "access token lifetime (expires_in)" },
-  { "rate_limit", "rate", nil, "'100/10s': requests per window per client_id and API version; 429 beyond" },
+  { "rate_limit", "rate", "100/10s", "requests per window per client_id and API version, as ISC; 429 beyond; 'off'" },
   { "faults", "faults", nil, "'http500=0.03,http503=0.03,reset=0.02,http429=0.02,slow=0.01,truncate=0.01'" },
   { "fault_seed", "int", 1, "seed of the fault sequence" },
   { "fault_match", "string", nil, "Lua pattern on 'METHOD /path': faults strike only the requests it matches" },
@@ -32,6 +37,9 @@ M.settings = {
     "GET roles/{id}/entitlements requires X-SailPoint-Experimental (older specs; the newest does not)" },
   { "log", "boolean", false, "the server logs one line per request to stderr" },
 }
+
+---The header that carries the control token on every /__sim/ request.
+M.TOKEN_HEADER = "X-Isclua-Sim-Token"
 
 M.defaults = {}
 local kinds = {}
@@ -94,6 +102,25 @@ function M.parse_faults(v)
   return rates
 end
 
+local CLIENT_ROLES = "admin, read-only or subadmin:IDENTITY_ID"
+
+-- One API client, "ID:SECRET[:ROLE]" or {id=, secret=, role=}, as
+-- {id, secret, role, identity} (identity: the sub-admin's, for that role).
+local function parse_client(v)
+  if type(v) == "table" then v = string.format("%s:%s:%s", tostring(v.id), tostring(v.secret), tostring(v.role)) end
+  local id, secret, role = tostring(v):match("^([^:]+):([^:]+):?(.*)$")
+  if not id then
+    return nil, string.format("%q: expected ID:SECRET or ID:SECRET:ROLE, ROLE %s (no ':' in ID or SECRET)",
+      tostring(v), CLIENT_ROLES)
+  end
+  role = role == "" and "admin" or role
+  local identity = role:match("^subadmin:(.+)$")
+  if role ~= "admin" and role ~= "read-only" and not identity then
+    return nil, string.format("client %s: unknown role %q (roles: %s)", id, role, CLIENT_ROLES)
+  end
+  return { id = id, secret = secret, role = role, identity = identity }
+end
+
 local function check_stage(v)
   for _, s in ipairs(M.RUNNING_STAGES) do
     if v == s then return v end
@@ -108,9 +135,9 @@ local checkers = {
     return v
   end,
   boolean = function(v)
-    if v == true or v == "true" then return true end
-    if v == false or v == "false" then return false end
-    return nil, "expected true or false"
+    if v == true or v == "true" or v == "on" then return true end
+    if v == false or v == "false" or v == "off" then return false end
+    return nil, "expected true or false (on or off)"
   end,
   int = function(v)
     local n = math.tointeger(tonumber(v))
@@ -133,6 +160,7 @@ local checkers = {
     return n
   end,
   rate = function(v)
+    if is_off(v) then return false end
     local n, w = M.parse_rate_limit(v)
     if not n then return nil, w end
     return string.format("%d/%gs", n, w)
@@ -145,6 +173,17 @@ local checkers = {
       if rates[k] then parts[#parts + 1] = string.format("%s=%g", k, rates[k]) end
     end
     return table.concat(parts, ",")
+  end,
+  clients = function(v)
+    local list = (type(v) == "table" and v.id == nil) and v or { v }
+    local out, seen = {}, {}
+    for i, item in ipairs(list) do
+      local client, err = parse_client(item)
+      if not client then return nil, err end
+      if seen[client.id] then return nil, string.format("client id %s is given twice", client.id) end
+      seen[client.id], out[i] = true, client
+    end
+    return out
   end,
   stage = check_stage,
   stages = function(v)
@@ -187,7 +226,59 @@ function M.merge(input, base)
       out[k] = value
     end
   end
+  for _, client in ipairs(out.clients or {}) do
+    if client.id == out.client_id then
+      return nil, string.format("clients: %s is already client_id; give each client its own id", client.id)
+    end
+  end
   return out
+end
+
+---Whether a host name or address is this machine's loopback (localhost,
+---127.0.0.0/8, ::1), with or without the brackets of a URL.
+---@param host string
+---@return boolean
+function M.is_loopback(host)
+  host = tostring(host):lower():gsub("^%[(.*)%]$", "%1")
+  if host == "localhost" or host == "::1" then return true end
+  local octets = { host:match("^127%.(%d+)%.(%d+)%.(%d+)$") }
+  if #octets ~= 3 then return false end
+  for _, o in ipairs(octets) do
+    if tonumber(o) > 255 then return false end
+  end
+  return true
+end
+
+---The settings a simulator starts with: merged and checked, the control API
+---only on loopback, and a control token made up unless one is given.
+---@param input table
+---@return table|nil config, string|nil message
+function M.start(input)
+  local c, err = M.merge(input)
+  if not c then return nil, err end
+  if c.control and not M.is_loopback(c.host) then
+    return nil, string.format("host %s is not a loopback address, and the control API (/__sim/) must not be "
+      .. "reachable from other machines: listen on 127.0.0.1 or ::1, or turn it off (--control off)", c.host)
+  end
+  if c.control and not c.control_token then c.control_token = rng.unpredictable_hex(16) end
+  return c
+end
+
+-- Settings fixed at start: where it listens and saves, and who controls it.
+local FIXED = { host = true, port = true, log = true, state = true, control = true, control_token = true }
+
+---Run-time changes (POST /__sim/config) merged into the current settings;
+---the settings fixed at start are refused.
+---@param changes table
+---@param current table
+---@return table|nil config, string|nil message
+function M.change(changes, current)
+  for k in pairs(changes) do
+    if FIXED[k] then
+      return nil, string.format("%s is fixed when the simulator starts: start it again to change it", k)
+    end
+  end
+  return M.merge(changes, current)
 end
 
 return M

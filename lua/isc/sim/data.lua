@@ -306,6 +306,50 @@ local function make_metadata(world)
   end
 end
 
+-- What the read endpoints show beyond what roles refer to: dates, owners,
+-- managers, group members. Drawn from a stream of its own, after the rest,
+-- so that the roles of a seed stay as they were.
+local function make_details(world, r)
+  local ids = world.identities
+  local function someone() return r:pick(ids).id end
+  local function dates(x, from, days)
+    x.created = from + r:float() * days * 86400
+    x.modified = x.created + r:float() * 300 * 86400
+  end
+  local managers = {}
+  for _, identity in ipairs(ids) do
+    local dept = identity.attributes.department
+    dates(identity, ENTITLEMENTS_FROM, 600)
+    if not managers[dept] and is_manager(identity) then managers[dept] = identity end
+  end
+  for _, identity in ipairs(ids) do
+    local manager = managers[identity.attributes.department]
+    if manager and manager ~= identity then
+      identity.manager_id = manager.id
+      manager.is_manager = true
+    end
+  end
+  for _, ap in ipairs(world.access_profiles) do
+    dates(ap, ENTITLEMENTS_FROM, 700)
+    local pool = world.identities_by_dept[ap.department or ""] or ids
+    ap.owner_id = r:pick(pool).id
+    ap.requestable = r:chance(0.7)
+    ap.description = string.format("%s access, bundled for roles.", ap.name)
+  end
+  for _, seg in ipairs(world.segments) do
+    dates(seg, ENTITLEMENTS_FROM, 400)
+    seg.owner_id = someone()
+    seg.description = string.format("Access visible to %s.", seg.name)
+  end
+  for _, gg in ipairs(world.governance_groups) do
+    dates(gg, ENTITLEMENTS_FROM, 400)
+    gg.owner_id = someone()
+    gg.description = string.format("The %s governance group.", gg.name)
+    gg.member_ids = {}
+    for i, m in ipairs(r:sample(ids, math.min(#ids, r:range(2, 6)))) do gg.member_ids[i] = m.id end
+  end
+end
+
 -- Governance groups or segments: UUID ids and the given names.
 local function make_named(world, list_name, names, r)
   for _, name in ipairs(names) do
@@ -325,8 +369,17 @@ function M.empty_world(seed)
     access_profiles = {}, access_profile_by_id = {}, access_profiles_by_dept = {},
     identities = {}, identity_by_id = {}, identities_by_dept = {},
     governance_groups = {}, governance_groups_by_id = {}, segments = {}, segments_by_id = {},
-    metadata = {}, metadata_by_key = {}, role_count = 0,
+    metadata = {}, metadata_by_key = {}, dimensions = {}, dimension_by_id = {}, role_count = 0,
   }
+end
+
+-- The dimensions of dimensional roles: one per location.
+local function make_dimensions(world)
+  for _, loc in ipairs(LOCATIONS) do
+    local d = { type = "DIMENSION", id = rng.new(world.seed, "dimension", loc):isc_id(), name = loc }
+    world.dimensions[#world.dimensions + 1] = d
+    world.dimension_by_id[d.id] = d
+  end
 end
 
 ---Generates the catalogues and the roles' ids and creation times.
@@ -342,10 +395,12 @@ function M.generate(config)
   make_metadata(world)
   make_named(world, "governance_groups", GOVERNANCE_GROUPS, r)
   make_named(world, "segments", SEGMENTS, r)
+  make_dimensions(world)
   make_identities(world, rng.new(seed, "identities"), math.max(1, config.identities))
   for i, e in ipairs(world.entitlements) do
     e.owner_id = world.identities[(i * 31) % #world.identities + 1].id
   end
+  make_details(world, rng.new(seed, "details"))
   world.role_count = config.roles
   return world
 end
@@ -496,8 +551,8 @@ function M.role(world, i, id, created_ms)
   local dimensional = r:chance(0.05)
   local dimension_refs = null
   if dimensional then
-    local loc = r:pick(LOCATIONS)
-    dimension_refs = A({ { type = "DIMENSION", id = rng.new(world.seed, "dimension", loc):isc_id(), name = loc } })
+    local d = r:pick(world.dimensions)
+    dimension_refs = A({ { type = d.type, id = d.id, name = d.name } })
   end
   local attributes = A({})
   if r:chance(0.3) then

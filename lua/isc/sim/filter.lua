@@ -1,11 +1,15 @@
 -- ISC's collection grammar: the `filters` expression (parsed to an AST with
 -- messages that point at the problem, then compiled against one endpoint's
--- fields and operators into a predicate) and the `sorters` list.
+-- fields and operators into a predicate) and the `sorters` list. As strict
+-- as ISC: strings in double quotes, booleans and numbers bare, sorters
+-- without "+" or empty fields.
 --
 -- A field table maps each filterable field to
 --   { type = "string"|"datetime"|"boolean"|"number", ops = "eq,in,...",
---     get = function(item) -> value|nil }
--- where a datetime getter returns epoch milliseconds (an integer).
+--     get = function(item) -> value|nil, many = true|nil, hint = string|nil }
+-- where a datetime getter returns epoch milliseconds (an integer), a
+-- field with `many` gets a list of values, any of which may match, and a
+-- hint ends the message that refuses one of the field's operators.
 local clock = require "isc.sim.clock"
 
 local M = {}
@@ -26,6 +30,10 @@ local function tokenize(s)
     local c = s:sub(i, i)
     if c:match("%s") then
       i = i + 1
+    elseif c == "'" then
+      local text = s:match("^'([^']*)'", i)
+      return nil, string.format("single quotes at position %d: strings take double quotes (\"%s\")", i,
+        text or s:sub(i + 1))
     elseif c == "(" or c == ")" or c == "," then
       tokens[#tokens + 1] = { kind = c, text = c, pos = i }
       i = i + 1
@@ -219,9 +227,20 @@ end
 
 local function fail(msg) error({ filter_error = msg }, 0) end
 
--- Converts a literal to the field's type: lowercased string, epoch ms, boolean or number.
+-- Converts a literal to the field's type: lowercased string (quoted), epoch
+-- ms (quoted or not), boolean or number (bare).
 local function coerce(field, spec, v)
-  if spec.type == "string" then return v.text:lower() end
+  if spec.type == "string" then
+    if not v.quoted then
+      fail(string.format('Invalid filter: %s takes a string in double quotes: write "%s" (position %d)',
+        field, v.text, v.pos))
+    end
+    return v.text:lower()
+  end
+  if v.quoted and spec.type ~= "datetime" then
+    fail(string.format('Invalid filter: %s takes a bare %s, not a string: write %s (position %d)', field,
+      spec.type == "boolean" and "true or false" or "number", v.text, v.pos))
+  end
   if spec.type == "datetime" then
     local t = clock.parse_iso(v.text)
     if not t then fail(string.format('Invalid filter: "%s" is not an ISO-8601 date-time (field %s)', v.text, field)) end
@@ -269,8 +288,17 @@ local function compile_node(node, fields)
   end
   local op = node.op
   if not ops_of(spec)[op] then
-    fail(string.format('Invalid filter: operator "%s" is not supported for field "%s". Supported operators: %s',
-      op, node.field, names(ops_of(spec))))
+    fail(string.format('Invalid filter: operator "%s" is not supported for field "%s". Supported operators: %s%s',
+      op, node.field, names(ops_of(spec)), spec.hint and (". " .. spec.hint) or ""))
+  end
+  if spec.many then
+    -- A field with several values per item (a group's members): the item passes when one value does.
+    local one = compile_node(node, { [node.field] = { type = spec.type, ops = spec.ops, get = function(v) return v end } })
+    local values = spec.get
+    return function(x)
+      for _, v in ipairs(values(x) or {}) do if one(v) then return true end end
+      return false
+    end
   end
   local get = spec.get
   if op == "pr" then return function(x) return get(x) ~= nil end end
@@ -336,22 +364,26 @@ end
 ---@return table|nil keys {{field=, get=, desc=}...}, string|nil message
 function M.parse_sorters(s, allowed)
   local keys = {}
-  for part in s:gmatch("[^,]+") do
+  for part in (s .. ","):gmatch("([^,]*),") do
     part = part:match("^%s*(.-)%s*$")
-    local desc = part:sub(1, 1) == "-"
-    local field = part:gsub("^[-+]%s*", "")
-    if field ~= "" then
-      if not allowed[field] then
-        local list = {}
-        for k in pairs(allowed) do list[#list + 1] = k end
-        table.sort(list)
-        return nil, string.format('Invalid sorters: sorting is not supported on field "%s" here. Supported sorters: %s',
-          field, table.concat(list, ", "))
-      end
-      keys[#keys + 1] = { field = field, get = allowed[field], desc = desc }
+    if part == "" or part == "-" then
+      return nil, string.format('Invalid sorters: "%s" has an empty field: separate the fields by single commas', s)
     end
+    if part:sub(1, 1) == "+" then
+      return nil, string.format('Invalid sorters: "%s": there is no "+" (ascending is the default); write "%s"',
+        part, part:sub(2))
+    end
+    local desc = part:sub(1, 1) == "-"
+    local field = desc and part:sub(2) or part
+    if not allowed[field] then
+      local list = {}
+      for k in pairs(allowed) do list[#list + 1] = k end
+      table.sort(list)
+      return nil, string.format('Invalid sorters: sorting is not supported on field "%s" here. Supported sorters: %s',
+        field, table.concat(list, ", "))
+    end
+    keys[#keys + 1] = { field = field, get = allowed[field], desc = desc }
   end
-  if #keys == 0 then return nil, "Invalid sorters: no field given" end
   return keys
 end
 

@@ -11,6 +11,7 @@ M.JSON_TYPE = "application/json;charset=UTF-8"
 -- Spec texts of the standard errors (shared/openapi responses/*.yaml).
 M.TEXT = {
   [400] = "The request was syntactically correct but its content is semantically invalid.",
+  [403] = "The server understood the request but refuses to authorize it.",
   [404] = "The server did not find a current representation for the target resource.",
   [405] = "The request method is not supported for the target resource.",
   [409] = "The request could not be completed due to a conflict with the current state of the target resource.",
@@ -22,6 +23,7 @@ M.TEXT = {
 
 M.DETAIL = {
   [400] = "400.1 Bad Request Content",
+  [403] = "403 Forbidden",
   [404] = "404 Not found",
   [405] = "405 Method Not Allowed",
   [409] = "409 Conflict",
@@ -47,6 +49,16 @@ end
 function M.url_decode(s, plus)
   if plus then s = s:gsub("+", " ") end
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+---A 400 for a request whose path or query string is not UTF-8 once
+---percent-decoded (ISC's URLs carry UTF-8 text), else nil.
+---@param req table
+---@return table|nil response
+function M.not_utf8(req)
+  if utf8.len(M.url_decode(req.path)) and utf8.len(M.url_decode(req.query or "", true)) then return nil end
+  return M.bad_request("The request URL has bytes that are not UTF-8 once percent-decoded: "
+    .. "percent-encode the UTF-8 bytes of the text")
 end
 
 ---Parses `a=1&b=x+y` (query string or urlencoded body) into a table; the

@@ -1,8 +1,8 @@
 -- The simulator controller: starts a simulated tenant on a server thread
 -- (or connects to one running elsewhere) and drives it through its /__sim/
--- control API over HTTP (libcurl, through core.http_new), so that specs, the
--- demo and `--sim` can move its clock, reset it, read its counters and
--- change its limits and faults.
+-- control API over HTTP (libcurl, through core.http_new), sending the
+-- control token with each call, so that specs, the demo and `--sim` can move
+-- its clock, reset it, read its counters and change its limits and faults.
 --
 --   local sim = require("isc.sim").start { roles = 500, seed = 7 }
 --   sim:advance(60); print(sim:stats().requests); sim:stop()
@@ -27,22 +27,29 @@ end
 ---Starts a simulated tenant on a thread of this process, listening on a
 ---free loopback port unless `port` is given.
 ---@param cfg? table settings (isc.sim.config; unknown or bad ones raise)
----@return table sim with url, port, client_id, client_secret
+---@return table sim with url, port, client_id, client_secret, token (of the control API)
 function M.start(cfg)
   cfg = cfg or {}
-  local c, err = config.merge(cfg)
+  local c, err = config.start(cfg)
   if not c then errors.raise("argument", "isc.sim.start: " .. err) end
-  local server = core.serve_thread {
-    host = c.host, port = cfg.port or 0, log = c.log, module = "isc.sim.tenant", config = cfg,
+  c.port = cfg.port or 0
+  local server = require("isc.sim.server").serve_thread {
+    host = c.host, port = c.port, log = c.log, module = "isc.sim.tenant", config = c,
   }
-  return new(server:url(), { server = server, client_id = c.client_id, client_secret = c.client_secret })
+  return new(server:url(), { server = server, client_id = c.client_id, client_secret = c.client_secret,
+    token = c.control_token })
 end
 
 ---Connects to a simulator already running (e.g. `isclua sim` elsewhere).
 ---@param url string its base URL
+---@param token? string its control token (default: $ISCLUA_SIM_TOKEN, which `isclua sim` prints)
 ---@return table sim (stop() leaves that simulator running)
-function M.connect(url)
-  local s = new((url:gsub("/+$", "")), {})
+function M.connect(url, token)
+  token = token or os.getenv("ISCLUA_SIM_TOKEN")
+  if type(token) ~= "string" or token == "" then
+    errors.raise("argument", "isc.sim.connect: give the control token: the ISCLUA_SIM_TOKEN that isclua sim printed")
+  end
+  local s = new((url:gsub("/+$", "")), { token = token })
   local cfg = s:config()
   s.client_id, s.client_secret = cfg.client_id, cfg.client_secret
   return s
@@ -68,7 +75,8 @@ end
 ---@return table
 function Sim:admin(method, path, value)
   local status, _, body = self:request {
-    method = method, path = "/__sim/" .. path, headers = { ["Content-Type"] = "application/json" },
+    method = method, path = "/__sim/" .. path,
+    headers = { ["Content-Type"] = "application/json", [config.TOKEN_HEADER] = self.token },
     body = value and core.json_encode(value) or (method == "POST" and "" or nil),
   }
   local decoded = core.json_decode(body)
@@ -125,11 +133,14 @@ function Sim:config()
   return self:admin("GET", "config")
 end
 
----Writes the tenant as JSON (to file, or to the state setting's file).
----@param file? string
+---Writes the tenant as JSON to the state file it started with (the only
+---file the simulator writes).
 ---@return string the file written
-function Sim:save(file)
-  return self:admin("POST", "save", file and { file = file } or nil).saved
+function Sim:save(...)
+  if select("#", ...) > 0 then
+    errors.raise("argument", "sim:save() takes no file: the simulator saves only to its state setting")
+  end
+  return self:admin("POST", "save").saved
 end
 
 ---Stops a started simulator (a connected one keeps running); idempotent.

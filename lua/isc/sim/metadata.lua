@@ -93,7 +93,7 @@ end
 -- (roles/{id}/access-model-metadata/{key}/values/{value}); nil, nil and the
 -- error response when either is unknown.
 local function one_value_target(t, ctx)
-  local e, err = roles.find(t, ctx.params.id)
+  local e, err = roles.find(t, ctx.params.id, ctx.token)
   if not e then return nil, nil, err end
   local attr, aerr = catalogue_value(t.world, ctx.params.attributeKey, ctx.params.attributeValue)
   if not attr then return nil, nil, aerr end

@@ -121,6 +121,17 @@ local function refs(v, field, kind, lookup, make, noun)
   return out
 end
 
+-- The dimensions a dimensional role refers to, each a known one.
+local function dimension_refs(world, v, dimensional)
+  if absent(v) then return null end
+  local list = want_array(v, "dimensionRefs")
+  if #list > 0 and not dimensional then
+    bad("dimensionRefs are only for dimensional roles: set dimensional to true, or leave dimensionRefs out")
+  end
+  return refs(list, "dimensionRefs", "DIMENSION", world.dimension_by_id,
+    function(d) return { type = "DIMENSION", id = d.id, name = d.name } end, "dimension")
+end
+
 local function member_list(world, v)
   local out = A({})
   for i, ref in ipairs(want_array(v, "membership.identities")) do
@@ -291,7 +302,7 @@ local function check(t, v, current)
     revocationRequestConfig = revocation_config(v.revocationRequestConfig),
     segments = segments(world, v.segments),
     dimensional = bool(v.dimensional, "dimensional", false),
-    dimensionRefs = absent(v.dimensionRefs) and null or want_array(v.dimensionRefs, "dimensionRefs"),
+    dimensionRefs = dimension_refs(world, v.dimensionRefs, v.dimensional == true),
     privilegeLevel = opt_string(v.privilegeLevel, "privilegeLevel"),
   }
   if current then

@@ -1,6 +1,7 @@
 -- Deterministic random numbers for the simulator (splitmix64 on Lua's
 -- wrapping 64-bit integers), so that a seed always gives the same tenant and
--- the same fault sequence, whatever else the Lua state does with math.random.
+-- the same fault sequence, whatever else the Lua state does with math.random;
+-- and, apart from those, unpredictable ones from the OS for secrets.
 local M = {}
 
 local Rng = {}
@@ -30,6 +31,18 @@ function M.new(...)
     end
   end
   return setmetatable({ state = state }, Rng)
+end
+
+---Hex digits from the operating system's random source, for what must not be
+---guessed (the control token, temporary file names): never from a seed.
+---@param bytes integer
+---@return string 2 * bytes lowercase hex digits
+function M.unpredictable_hex(bytes)
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local raw = f:read(bytes)
+  f:close()
+  assert(raw and #raw == bytes, "/dev/urandom gave too few bytes")
+  return (raw:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
 ---@return integer a uniformly distributed 64-bit integer

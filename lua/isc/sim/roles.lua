@@ -8,7 +8,8 @@ local data = require "isc.sim.data"
 local http = require "isc.sim.http"
 local membership = require "isc.sim.membership"
 local model = require "isc.sim.model"
-local patch = require "isc.sim.patch"
+local patch = require "isc.patch"
+local tasks = require "isc.sim.tasks"
 
 local null = core.null
 
@@ -41,8 +42,7 @@ local function nullable(v)
   return v
 end
 
--- Fields of list-roles, search-roles-by-filter and bulk update by filter
--- (all four order operators on created and modified, see the reference §10).
+-- Fields of search-roles-by-filter and bulk update by filter.
 M.ROLE_FIELDS = {
   id = { type = "string", ops = "eq,in", get = function(e) return e.id end },
   name = { type = "string", ops = "eq,sw", get = function(e) return e.role.name end },
@@ -54,7 +54,15 @@ M.ROLE_FIELDS = {
 }
 local ROLE_SORTERS = { name = M.ROLE_FIELDS.name.get, created = M.ROLE_FIELDS.created.get, modified = modified_ms }
 
-local LIST_SPEC = { default = 50, max = 50, fields = M.ROLE_FIELDS, sorters = ROLE_SORTERS }
+-- list-roles takes the same fields, with fewer operators on the dates: the
+-- spec lists created gt,ge,le and modified lt,ge,le.
+local LIST_FIELDS = {}
+for k, v in pairs(M.ROLE_FIELDS) do LIST_FIELDS[k] = v end
+local ALL_ORDERS = "POST /roles/filter takes gt, lt, ge and le on created and modified"
+LIST_FIELDS.created = { type = "datetime", ops = "gt,ge,le", get = M.ROLE_FIELDS.created.get, hint = ALL_ORDERS }
+LIST_FIELDS.modified = { type = "datetime", ops = "lt,ge,le", get = modified_ms, hint = ALL_ORDERS }
+
+local LIST_SPEC = { default = 50, max = 50, fields = LIST_FIELDS, sorters = ROLE_SORTERS }
 local SEARCH_SPEC = { default = 50, max = 250, fields = M.ROLE_FIELDS, sorters = ROLE_SORTERS }
 
 local function entitlement_ms(field)
@@ -94,14 +102,43 @@ for k, f in pairs(IDENTITY_SPEC.fields) do IDENTITY_SPEC.sorters[k] = f.get end
 
 local function entry_id(e) return e.id end
 
----The entry of the role named by the path, or a 404 response.
+-- Whether a ROLE_SUBADMIN identity may see and manage a role: every access
+-- profile of it comes from one of the sources the identity administers.
+local function subadmin_may(t, identity, role)
+  local allowed = identity and identity.subadmin_sources
+  if not allowed then return false end
+  for _, ref in ipairs(role.accessProfiles) do
+    local ap = t.world.access_profile_by_id[ref.id]
+    if not ap or not allowed[ap.source_id] then return false end
+  end
+  return true
+end
+
+---The 403 for a sub-admin client's token acting on a role outside its
+---sources, or nil (any other token may).
+---@param t table tenant
+---@param token table|nil
+---@param role table Role
+---@return table|nil response
+function M.out_of_reach(t, token, role)
+  local id = token and token.identity
+  if not id or subadmin_may(t, t.world.identity_by_id[id], role) then return nil end
+  return http.error(403, nil, { causes = { string.format(
+    "The role %q has access profiles from sources the ROLE_SUBADMIN %s does not administer.", role.name, id) } })
+end
+
+---The entry of the role named by the path, or a 404 response (a 403 when
+---the token is a sub-admin's and the role outside its sources).
 ---@param t table tenant
 ---@param id string
+---@param token? table the caller's
 ---@return table|nil entry, table|nil response
-function M.find(t, id)
+function M.find(t, id, token)
   local e = t.store:get(id)
   if not e then return nil, http.not_found(string.format("Role %q", id)) end
   t.store:role(e)
+  local denied = M.out_of_reach(t, token, e.role)
+  if denied then return nil, denied end
   return e
 end
 
@@ -113,27 +150,27 @@ function M.respond(t, e, status)
   return http.response(status or 200, t.store:json(e))
 end
 
--- for-subadmin, for-segment-ids and include-unsegmented as one predicate (or nil).
+-- for-subadmin, for-segment-ids and include-unsegmented as one predicate
+-- (or nil); a sub-admin client sees only its own roles.
 local function scope(t, q, token)
   local checks = {}
+  local subadmins = { token.identity }
   local sub = q["for-subadmin"]
   if sub and sub ~= "" then
-    if sub == "me" then
+    if sub == "me" and not token.identity then
       return nil, http.bad_request(string.format(
         "for-subadmin=me needs a user token; the API client %s has no identity", token.client_id))
     end
+    sub = sub == "me" and token.identity or sub
     local identity = t.world.identity_by_id[sub]
     if not identity or not identity.subadmin_sources then
       return nil, http.bad_request(string.format("Identity %q is not a ROLE_SUBADMIN", sub))
     end
-    local allowed = identity.subadmin_sources
-    checks[#checks + 1] = function(e)
-      for _, ref in ipairs(e.role.accessProfiles) do
-        local ap = t.world.access_profile_by_id[ref.id]
-        if not ap or not allowed[ap.source_id] then return false end
-      end
-      return true
-    end
+    subadmins[#subadmins + 1] = sub
+  end
+  for _, id in pairs(subadmins) do
+    local identity = t.world.identity_by_id[id]
+    checks[#checks + 1] = function(e) return subadmin_may(t, identity, e.role) end
   end
   local seg_param, unseg = q["for-segment-ids"], q["include-unsegmented"]
   local include_unsegmented = true
@@ -233,6 +270,9 @@ local function search_roles(t, req, ctx)
   if err then return err end
   body = body or {}
   if type(body) ~= "table" or http.is_array(body) then return http.bad_request("The request body must be a RoleListFilterDTO object") end
+  if ctx.query.filters then
+    return http.bad_request('POST /roles/filter takes its filters in the body ({"filters": "..."}), not in the query string')
+  end
   local filters = body.filters
   if filters ~= nil and filters ~= null and type(filters) ~= "string" then
     return http.bad_request("filters must be a string")
@@ -262,7 +302,7 @@ end
 
 -- GET /roles/{id}
 local function get_role(t, req, ctx)
-  local e, err = M.find(t, ctx.params.id)
+  local e, err = M.find(t, ctx.params.id, ctx.token)
   if not e then return err end
   return M.respond(t, e)
 end
@@ -273,6 +313,8 @@ local function create_role(t, req, ctx)
   if err then return err end
   local role, rerr = model.check(t, body)
   if not role then return rerr end
+  local denied = M.out_of_reach(t, ctx.token, role)
+  if denied then return denied end
   local now = clock.iso(t.clock:now(), true)
   role.id = t.rng:isc_id()
   role.created, role.modified = now, now
@@ -299,7 +341,7 @@ local function patch_role(t, req, ctx)
   if not ctype:find("application/json-patch+json", 1, true) then
     return http.error(415, "PATCH takes a JSON Patch document with Content-Type application/json-patch+json")
   end
-  local e, nerr = M.find(t, ctx.params.id)
+  local e, nerr = M.find(t, ctx.params.id, ctx.token)
   if not e then return nerr end
   local ops, err = http.json_body(req, true)
   if err then return err end
@@ -318,6 +360,8 @@ local function patch_role(t, req, ctx)
   if not patched then return http.bad_request(perr) end
   local role, rerr = model.check(t, patched, e.role)
   if not role then return rerr end
+  local denied = M.out_of_reach(t, ctx.token, role)
+  if denied then return denied end
   local old_name = e.role.name
   role.modified = clock.iso(t.clock:now(), true)
   e.role, e.modified_ms = role, nil
@@ -328,14 +372,15 @@ end
 
 -- DELETE /roles/{id}: 204.
 local function delete_role(t, req, ctx)
-  local e, err = M.find(t, ctx.params.id)
+  local e, err = M.find(t, ctx.params.id, ctx.token)
   if not e then return err end
   t.store:remove(e)
   return http.response(204)
 end
 
--- POST /roles/bulk-delete: 202 TaskResultDto; the roles go after bulk_delete_seconds.
-local function bulk_delete(t, req)
+-- POST /roles/bulk-delete: 202 TaskResultDto, whose task-status says when the
+-- roles are gone (after bulk_delete_seconds).
+local function bulk_delete(t, req, ctx)
   local body, err = http.json_body(req, true)
   if err then return err end
   if type(body) ~= "table" or not http.is_array(body.roleIds) then
@@ -354,20 +399,26 @@ local function bulk_delete(t, req)
   if #unknown > 0 then
     return http.reference_not_found(string.format("Referenced roleIds [%s] was not found.", table.concat(unknown, ",")))
   end
-  local task = t.rng:hex(32)
-  t:schedule(t.clock:now() + t.config.bulk_delete_seconds, function()
+  for _, id in ipairs(ids) do
+    local denied = M.out_of_reach(t, ctx.token, t.store:role(t.store:get(id)))
+    if denied then return denied end
+  end
+  local task, due = t.rng:hex(32), t.clock:now() + t.config.bulk_delete_seconds
+  t:schedule(due, function()
     for _, id in ipairs(ids) do
       local e = t.store:get(id)
       if e then t.store:remove(e) end
     end
   end)
+  tasks.start(t, { id = task, name = "Bulk Role Delete", description = string.format("Deletes %d roles", #ids),
+    launcher = ctx.token.client_id, due = due, attributes = { roleIds = ids } })
   return http.json(202, { type = "TASK_RESULT", id = task, name = null })
 end
 
 -- A page of something listed under the role a path names: rows_of(e)
 -- filtered and sorted by the query (against spec), each item encoded.
 local function role_sublist(t, ctx, spec, rows_of, encode)
-  local e, err = M.find(t, ctx.params.id)
+  local e, err = M.find(t, ctx.params.id, ctx.token)
   if not e then return err end
   local p, perr = collection.params(ctx.query, spec)
   if not p then return perr end

@@ -2,11 +2,13 @@
 -- by the simulator, or just a list of roles as an admin exports them from
 -- a real tenant (GET /v2024/roles), in which case the objects the roles
 -- refer to (owners, access profiles, entitlements, sources...) are made up
--- from the references so that everything resolves.
+-- from the references so that everything resolves. A save replaces the file
+-- whole or not at all.
 local core = require "isc.core"
 local clock = require "isc.sim.clock"
 local data = require "isc.sim.data"
 local model = require "isc.sim.model"
+local rng = require "isc.sim.rng"
 local store = require "isc.sim.store"
 
 local A = core.json_array
@@ -88,6 +90,7 @@ local function world_from(snap)
   end
   for _, g in ipairs(snap.governance_groups or {}) do add(world, "governance_groups", "governance_groups_by_id", g) end
   for _, s in ipairs(snap.segments or {}) do add(world, "segments", "segments_by_id", s) end
+  for _, d in ipairs(snap.dimensions or {}) do add(world, "dimensions", "dimension_by_id", d) end
   for _, m in ipairs(snap.metadata or {}) do add_metadata(world, m) end
   return world
 end
@@ -147,6 +150,12 @@ local function stub_references(world, role)
   end
   for _, id in ipairs(present(role.segments) and role.segments or {}) do
     if not world.segments_by_id[id] then add(world, "segments", "segments_by_id", { id = id, name = id }) end
+  end
+  for _, ref in ipairs(present(role.dimensionRefs) and role.dimensionRefs or {}) do
+    if type(ref) == "table" and type(ref.id) == "string" and not world.dimension_by_id[ref.id] then
+      add(world, "dimensions", "dimension_by_id",
+        { type = "DIMENSION", id = ref.id, name = present(ref.name) and ref.name or ref.id })
+    end
   end
   local amm = present(role.accessModelMetadata) and role.accessModelMetadata.attributes
   for _, attr in ipairs(present(amm) and amm or {}) do
@@ -214,10 +223,25 @@ local function iso_fields(e)
   return out
 end
 
+-- Replaces path with text: written to a new file of a name no one can guess
+-- in the same directory, flushed to the disk, then renamed over path, so
+-- that a full disk, a crash or a kill leaves the old file whole. (A crash
+-- right after the rename may undo it; the old file is then still whole.)
+local function replace_file(path, text)
+  local tmp = string.format("%s.%s.tmp", path, rng.unpredictable_hex(8))
+  local ok, err = core.write_new_file(tmp, text)
+  if ok then
+    ok, err = os.rename(tmp, path)
+    if not ok then os.remove(tmp) end
+  end
+  if not ok then return nil, string.format("%s was not saved (the file there is unchanged): %s", path, err) end
+  return true
+end
+
 ---Writes the whole tenant (catalogues, roles, access-request assignments).
 ---@param t table tenant
 ---@param path string
----@return boolean|nil ok, string|nil message
+---@return boolean|nil ok, string|nil message naming path and the OS error
 function M.save(t, path)
   local w, st = t.world, t.store
   local identities, entitlements, roles, requested = A({}), A({}), A({}), {}
@@ -241,17 +265,10 @@ function M.save(t, path)
   local snap = {
     format = M.FORMAT, seed = w.seed, sources = array(w.sources), entitlements = entitlements,
     access_profiles = array(w.access_profiles), identities = identities,
-    governance_groups = array(w.governance_groups), segments = array(w.segments),
+    governance_groups = array(w.governance_groups), segments = array(w.segments), dimensions = array(w.dimensions),
     metadata = metadata, roles = roles, requested = requested,
   }
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  f:write(core.json_encode(snap))
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then return nil, rerr end
-  return true
+  return replace_file(path, core.json_encode(snap))
 end
 
 return M

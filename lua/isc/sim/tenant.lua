@@ -1,9 +1,11 @@
 -- The simulated ISC tenant: one object holding the data, the clock, tokens,
 -- limits and faults, and the request pipeline every API call goes through
--- (route -> token -> rate limit -> injected fault -> experimental header ->
--- endpoint). `M.handler(config)` is what the C server's thread calls.
+-- (route -> token -> rate limit -> the client's rights -> injected fault ->
+-- experimental header -> endpoint). `M.handler(config, port)` is what the C
+-- server's thread calls.
 local admin = require "isc.sim.admin"
 local auth = require "isc.sim.auth"
+local catalogue = require "isc.sim.catalogue"
 local clock = require "isc.sim.clock"
 local config = require "isc.sim.config"
 local faults = require "isc.sim.faults"
@@ -14,6 +16,7 @@ local rng = require "isc.sim.rng"
 local roles = require "isc.sim.roles"
 local router = require "isc.sim.router"
 local state = require "isc.sim.state"
+local tasks = require "isc.sim.tasks"
 
 local M = {}
 
@@ -28,6 +31,7 @@ local FAMILIES = {
     routes = { propagation.routes } },
   { bases = { "/v2025/role-propagation-config", "/v2026/role-propagation-config", "/role-propagation-config/v1" },
     routes = { propagation.config_routes } },
+  { bases = { "/v2024", "/v2025", "/v2026" }, routes = { catalogue.routes, tasks.routes } },
 }
 
 local ROUTER = router.new()
@@ -59,20 +63,32 @@ end
 
 ---Makes a tenant. Settings not given take M.defaults; a bad one raises.
 ---@param cfg? table settings (see isc.sim.config)
+---@param port? integer the port it is served on (default: the port setting), which control requests must name
 ---@return table tenant with :handle(req)
-function M.new(cfg)
-  local c, err = config.merge(cfg or {})
+function M.new(cfg, port)
+  local c, err = config.start(cfg or {})
   if not c then error("isc.sim: " .. err, 2) end
+  c.port = port or c.port
   local t = setmetatable({ initial = c, clock = clock.new(), auth = auth.new(c.seed) }, Tenant)
   if c.state then t.snapshot = state.read(c.state) end
   t:reset()
+  local bad = auth.check_clients(t)
+  if bad then error("isc.sim: " .. bad, 2) end
   return t
 end
 
+---Records the port the tenant is served on, once the server listens (for
+---`isclua sim --port 0`): control requests must name it in Host.
+---@param port integer
+function Tenant:listening(port)
+  self.initial.port, self.config.port = port, port
+end
+
 ---@param cfg? table
+---@param port? integer
 ---@return fun(req: table): table the request handler over a new tenant
-function M.handler(cfg)
-  local t = M.new(cfg)
+function M.handler(cfg, port)
+  local t = M.new(cfg, port)
   return function(req) return t:handle(req) end
 end
 
@@ -83,6 +99,7 @@ function Tenant:build()
   self.rng = rng.new(c.seed, "runtime")
   self.propagation = propagation.new_state(c)
   self.bulk_jobs, self.bulk_job_by_id = {}, {}
+  self.tasks = {}
   self.pending = {}
   local st = self.store
   self.encode_role = function(e) return st:json(e) end
@@ -104,7 +121,7 @@ end
 ---@param changes table
 ---@return table|nil config, string|nil message
 function Tenant:configure(changes)
-  local c, err = config.merge(changes, self.config)
+  local c, err = config.change(changes, self.config)
   if not c then return nil, err end
   self.config = c
   if changes.faults ~= nil or changes.fault_seed ~= nil or changes.rate_limit ~= nil then
@@ -166,12 +183,14 @@ local function spoiled(t, fault, resp)
 end
 
 -- The request pipeline: control API, or route -> token -> rate limit ->
--- injected fault -> experimental header -> endpoint.
+-- the client's rights -> injected fault -> experimental header -> endpoint.
 function Tenant:dispatch(req)
   if req.path:sub(1, 6) == "/__sim" then return admin.handle(self, req) end
   local stats, now = self.stats, self.clock:now()
   self:run_due(now)
   stats.requests = stats.requests + 1
+  local not_text = http.not_utf8(req)
+  if not_text then return not_text end
   local route, params, exists = ROUTER:match(req.method, req.path)
   if not route then
     bump(stats.by_route, req.method .. " (unmatched)")
@@ -190,6 +209,8 @@ function Tenant:dispatch(req)
     stats.rate_limited = stats.rate_limited + 1
     return http.too_many_requests(wait)
   end
+  local forbidden = auth.forbidden(token, route, req)
+  if forbidden then return forbidden end
   local fault = self.faults:draw()
   local match = self.config.fault_match
   if fault and match and not (req.method .. " " .. req.path):find(match) then fault = nil end
