@@ -131,6 +131,14 @@ describe("--lock FILE", function()
     assert.equal("next run\n", next_run.stdout)
   end)
 
+  it("in a directory that does not exist, says how to make it", function()
+    local r = run.run { "--lock", "/nonexistent-isclua/locks/job.lock", "-e", "print('ran')" }
+    assert.equal(1, r.code)
+    assert.equal("", r.stdout)
+    assert.matches("the directory /nonexistent-isclua/locks does not exist; create it (mkdir -p /nonexistent-isclua/locks)",
+      r.stderr, 1, true)
+  end)
+
   it("with --lock-wait, waits for the run holding it to finish", function()
     local first = holder(lock_file)
     local second = pty.isclua { "--lock", lock_file, "--lock-wait", "60", "-e", "print('second run')" }

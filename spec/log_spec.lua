@@ -154,8 +154,8 @@ describe("logging options of isclua", function()
     local file, dir = run.temp_path("nightly.log")
     local r = run.run { "--log-file", file, "--log-format", "json", "-e", script .. " error('disk full')" }
     assert.equal(1, r.code)
-    -- stderr keeps a one-line report for cron's mail.
-    assert.matches("^isclua: %(command line%):%d+: disk full\n", r.stderr)
+    -- stderr keeps a one-line report for cron's mail; the traceback is in the file.
+    assert.matches("^isclua: %(command line%):%d+: disk full\n$", r.stderr)
     local lines = read_lines(file)
     assert.equal(3, #lines)
     local last = assert(core.json_decode(lines[3]))
@@ -163,6 +163,21 @@ describe("logging options of isclua", function()
     assert.matches("disk full", last.message)
     assert.equal("error", last.fields.kind)
     assert.matches("traceback", last.fields.traceback)
+    os.execute("rm -rf " .. run.quote(dir))
+  end)
+
+  it("JSON logs of an API error carry its status, tracking id and detail code as fields", function()
+    local file, dir = run.temp_path("nightly.log")
+    local r = run.run { "--sim", "--log-file", file, "--log-format", "json", "-e",
+      "require('isc').client().roles:get('2c9180no0such0role0000000000000')" }
+    assert.equal(3, r.code)
+    local lines = read_lines(file)
+    local last = assert(core.json_decode(lines[#lines]))
+    assert.equal(404, last.fields.status)
+    assert.equal("404 Not found", last.fields.detail_code)
+    assert.matches("^%x+$", last.fields.tracking_id)
+    assert.equal("GET", last.fields.method)
+    assert.equal("api", last.fields.kind)
     os.execute("rm -rf " .. run.quote(dir))
   end)
 end)

@@ -19,7 +19,8 @@ end
 
 describe("c.propagation", function()
   local sim
-  H.shared_sim({ roles = 10, identities = 10, seed = 5, propagation_stage_seconds = STAGE },
+  -- No rate limit: these count the polls a wait makes.
+  H.shared_sim({ roles = 10, identities = 10, seed = 5, propagation_stage_seconds = STAGE, rate_limit = false },
     function(s) sim = s end, { reset = true })
 
   it("starts a propagation, reads its status and sees it in is-running", function()
@@ -126,6 +127,25 @@ describe("c.propagation", function()
     assert.is_true(isc.is_error(err, "api"))
     assert.equal(400, err.status)
     assert.matches("turned off for this tenant: c.propagation:set_config{enabled = true} turns it on", err.message, 1, true)
+  end)
+
+  it("logs each stage and, every heartbeat, that it still runs, when stderr is no terminal (cron)", function()
+    local log = require "isc.log"
+    local path = os.tmpname()
+    log.configure { file = path, timestamps = false }
+    sim:configure { propagation_stage_seconds = 1800 }
+    local c = H.sim_client(sim)
+    local ok, status = pcall(c.propagation.run, c.propagation, { heartbeat = 600 })
+    log.configure()
+    assert.is_true(ok, tostring(status))
+    assert.equal("SUCCEEDED", status.executionStage)
+    local text = H.slurp(path)
+    local stages, beats = {}, 0
+    for stage in text:gmatch("info: role propagation stage [^\n]*stage=(%u[%u_]*)") do stages[#stages + 1] = stage end
+    for _ in text:gmatch("info: role propagation still running") do beats = beats + 1 end
+    assert.same({ "PENDING", "DATA_AGGREGATION_RUNNING", "LAUNCH_PROVISIONING", "SUCCEEDED" }, stages)
+    assert.is_true(beats >= 6, "a line at least every 10 minutes of a 90-minute run: " .. beats)
+    assert.matches("still running elapsed=%d+ propagation_id=%S+ stage=DATA_AGGREGATION_RUNNING", text)
   end)
 
   it("reads and sets the tenant's propagation switch (role-propagation-config)", function()

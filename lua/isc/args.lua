@@ -28,9 +28,90 @@ local function sorted_keys(t)
   return keys
 end
 
---- Fails with an argument error naming the function.
+-- Where isc's own Lua files come from ("@lua/isc/" when embedded), so that
+-- errors can point past them to the script's line.
+local ISC_SOURCE = debug.getinfo(1, "S").source:match("^(.*[/@])args%.lua$")
+
+--- Whether a chunk's source (debug.getinfo(...).source) is one of isc's files.
+---@param source string
+function M.is_isc_source(source)
+  return source:sub(1, #ISC_SOURCE) == ISC_SOURCE
+end
+
+-- "file:line:" of the innermost Lua frame outside isc: the line of the
+-- script that made the call. nil when isc was called from C alone.
+local function caller()
+  for level = 3, 100 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and not M.is_isc_source(info.source) then
+      return string.format("%s:%d:", info.short_src, info.currentline or 0)
+    end
+  end
+end
+
+--- Fails with an argument error naming the function; `where` is the line of
+--- the script that called it.
 function M.fail(fname, fmt, ...)
-  errors.raise("argument", fname .. ": " .. string.format(fmt, ...))
+  errors.raise("argument", fname .. ": " .. string.format(fmt, ...), { where = caller() })
+end
+
+-- Edit distance between two short names, for "did you mean".
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+--- The name among `names` closest to `name`, if it is close enough to be a
+--- typo of it (at most two edits, fewer for short names).
+---@param name string
+---@param names string[]
+---@return string|nil
+function M.closest(name, names)
+  local best, best_d = nil, math.min(2, #name // 3 + 1)
+  for _, n in ipairs(names) do
+    local d = distance(name, n)
+    if d <= best_d and (not best or d < distance(name, best)) then best, best_d = n, d end
+  end
+  return best
+end
+
+--- Makes a service class (c.roles, c.propagation) say what went wrong when
+--- it is misused: a method called with a dot (c.roles.get(id)) instead of a
+--- colon, and a name that is not one of its methods (c.roles:lsit(), with
+--- the closest name suggested).
+---@param class table the metatable of the service objects, holding the methods
+---@param label string how scripts reach it, e.g. "c.roles"
+function M.service(class, label)
+  local names = {}
+  for name, f in pairs(class) do
+    if type(f) == "function" and not name:match("^_") then
+      names[#names + 1] = name
+      class[name] = function(self, ...)
+        if getmetatable(self) ~= class then
+          M.fail(label:match("[^.]+$") .. ":" .. name, "call it with a colon: %s:%s(...)", label, name)
+        end
+        return f(self, ...)
+      end
+    end
+  end
+  table.sort(names)
+  class.__index = function(_, key)
+    local v = class[key]
+    if v ~= nil or type(key) ~= "string" or key:match("^_") then return v end
+    local near = M.closest(key, names)
+    M.fail(label, "no function '%s'%s (functions are: %s)", key, near and (", did you mean '" .. near .. "'?") or "",
+      table.concat(names, ", "))
+  end
 end
 
 --- Checks `opts` against `spec` ({name = "string|integer|..."}); returns opts

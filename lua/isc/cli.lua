@@ -1,5 +1,6 @@
 --- The isclua command line: what to run, how, and the exit code it ends with.
 --- The C host only creates the Lua state and calls main(argv).
+local args = require "isc.args"
 local config = require "isc.config"
 local core = require "isc.core"
 local cron = require "isc.cron"
@@ -21,6 +22,8 @@ M.stop_grace = 1
 local usage = [==[
 usage: isclua [options] [script [args...]]
        isclua sim [simulator options]     (isclua sim --help)
+       isclua journal FILE                what a --journal file says changed
+       isclua undo FILE [undo options]    put back what it changed (isclua undo --help)
 
 Runs a Lua 5.4 script with require "isc" ready; with no script, an interactive
 prompt on a terminal (or a script read from stdin otherwise).
@@ -37,6 +40,8 @@ options:
                   'isclua sim', e.g. --sim='--roles 500 --seed 7')
   --dry-run       log mutating calls (POST, PUT, PATCH, DELETE) instead of
                   sending them; reads still go to the tenant
+  --journal FILE  append one JSON line per change sent (and the roles as they
+                  were before) to FILE, created 0600; see isclua undo
   --help          show this help
   --version       show the version
 
@@ -54,10 +59,13 @@ exit codes: 0 ok, 1 script error, 2 usage, 3 ISC API error, 4 network error,
 running again), 130 interrupted (SIGINT), 143 terminated (SIGTERM)
 ]==]
 
-local function usage_error(msg)
-  io.stderr:write("isclua: ", msg, "\n", "Try 'isclua --help'.\n")
+--- Reports a usage error on stderr, pointing at the help (help: the command
+--- that shows it, 'isclua --help' by default); returns its exit code.
+function M.usage_error(msg, help)
+  io.stderr:write("isclua: ", msg, "\n", "Try '", help or "isclua --help", "'.\n")
   return M.exit_codes.usage
 end
+local usage_error = M.usage_error
 
 --- Exit code for an error that ended a run.
 function M.exit_code_for(err)
@@ -72,11 +80,24 @@ function M.exit_code_for(err)
   return M.exit_codes.script_error
 end
 
+-- The frames of a traceback that are the script's own: isc's files and C
+-- functions say nothing to the script's author (-v keeps them all).
+local function script_frames(trace)
+  if config.process.verbose then return trace end
+  local kept = {}
+  for line in trace:gmatch("[^\n]+") do
+    local file = line:match("^%s+([^:]+):")
+    local theirs = file == "[C]" or (file and args.is_isc_source("@" .. file)) or line:match("^%s+%(%.%.%.tail calls")
+    if not theirs then kept[#kept + 1] = line end
+  end
+  return table.concat(kept, "\n")
+end
+
 -- Message handler: keeps the error value, adding a traceback for the report.
 -- The frames below the script's own (this module's xpcall) are cut off.
 local function handler(err)
   local trace = debug.traceback("", 2):gsub("^\n", ""):gsub("\n%s*%[C%]: in function 'xpcall'.*$", "")
-  return { err = err, traceback = trace }
+  return { err = err, traceback = script_frames(trace) }
 end
 
 --- Reports an error that ended a run on stderr (and in the log when it is
@@ -90,9 +111,19 @@ function M.report(caught)
   end
   local logged = log.settings()
   if logged.format == "json" or logged.file then
-    log.error(text, { kind = errors.is(err) and err.kind or "error", traceback = trace })
+    local fields = { kind = errors.is(err) and err.kind or "error", traceback = trace }
+    if errors.is(err) then
+      -- what a log search or an alert wants to match on, as fields of their own
+      for _, k in ipairs { "status", "tracking_id", "detail_code", "outcome", "method", "path" } do
+        if type(err[k]) ~= "table" then fields[k] = err[k] end
+      end
+    end
+    log.error(text, fields)
   end
-  if logged.format ~= "json" or logged.file then
+  if logged.file then
+    -- the traceback is in the log file; cron mails the one line
+    io.stderr:write("isclua: ", text, "\n")
+  elseif logged.format ~= "json" then
     io.stderr:write("isclua: ", text, "\n", trace and trace .. "\n" or "")
   end
   return M.exit_code_for(err)
@@ -174,6 +205,7 @@ local valued = {
   ["--log-level"] = { "log_level", one_of("debug", "info", "warn", "error") },
   ["--log-format"] = { "log_format", one_of("text", "json") },
   ["--log-file"] = { "log_file", any_text },
+  ["--journal"] = { "journal", any_text },
 }
 
 -- Parses argv (lua(1)-style); returns the plan or nil, message.
@@ -274,10 +306,13 @@ local function run_plan(plan, argv)
   return 0
 end
 
+-- The commands `isclua NAME ...` runs instead of a script, and their modules.
+local subcommands = { sim = "isc.sim.cli", journal = "isc.journal", undo = "isc.undo" }
+
 --- Entry point: argv excludes the program name. Returns the exit code.
 function M.main(argv)
-  if argv[1] == "sim" then
-    return require("isc.sim.cli").main(table.move(argv, 2, #argv, 1, {}))
+  if subcommands[argv[1]] then
+    return require(subcommands[argv[1]]).main(table.move(argv, 2, #argv, 1, {}))
   end
   local plan, err = parse(argv)
   if not plan then return usage_error(err) end
@@ -292,6 +327,7 @@ function M.main(argv)
   config.process.verbose = plan.verbose or false
   config.process.profile = plan.profile
   config.process.dry_run = plan.dry_run or false
+  config.process.journal = plan.journal
   log.configure { level = plan.log_level, format = plan.log_format, file = plan.log_file }
   _G.arg = make_arg(argv, plan.script_index)
 

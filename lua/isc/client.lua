@@ -45,6 +45,7 @@ local client_options = {
   retries = "integer", max_retry_wait = "number", verbose = "boolean", trace = "function",
   layout = "string", propagation_version = "string", verify = "boolean",
   sleep = "function", clock = "function", allow_insecure_http = "boolean", max_response_bytes = "integer",
+  journal = "string",
 }
 
 -- Whether a URL's host is this machine, where plain http exposes nothing.
@@ -57,6 +58,7 @@ end
 Client.__index = function(self, k)
   local method = Client[k]
   if method ~= nil then return method end
+  if k == "dry_run" then return config.process.dry_run end
   local module = M.services[k]
   if module then
     local service = require(module).new(self)
@@ -97,6 +99,12 @@ function M.new(opts)
       .. "use https://, or pass isc.client{allow_insecure_http = true} for a test server you trust",
       s.source or "settings", s.base_url), { looked_at = { s.source } })
   end
+  local version = s.base_url:match("/v20%d%d$") or s.base_url:match("/v3$") or s.base_url:match("/beta$")
+  if version then
+    errors.raise("config", string.format("%s: base_url %s ends in %s; give the tenant's API root (%s): isclua "
+      .. "adds the API paths (/oauth/token, /v2024/roles, ...) itself", s.source or "settings", s.base_url, version,
+      s.base_url:sub(1, -#version - 1)), { looked_at = { s.source } })
+  end
   if opts.max_response_bytes and opts.max_response_bytes < 1 then
     args.fail("isc.client", "max_response_bytes must be > 0, got %d", opts.max_response_bytes)
   end
@@ -113,6 +121,7 @@ function M.new(opts)
     trace = opts.trace,
     _sleep = opts.sleep or core.sleep,
     _clock = opts.clock or core.time,
+    journal = require("isc.journal").open(opts.journal or config.process.journal),
     conn = core.http_new { timeout = opts.timeout or 120, connect_timeout = opts.connect_timeout or 10,
       verify = opts.verify, max_response_bytes = opts.max_response_bytes },
   }, Client)
@@ -282,14 +291,19 @@ end
 local mutating = { POST = true, PUT = true, PATCH = true, DELETE = true }
 
 -- Under --dry-run a mutating call is logged and not sent; it returns a
--- result marked dry_run = true (echoing the body) and status 0.
-function Client:_rehearse(method, path, body)
+-- result marked dry_run = true and status 0: what shape(result) makes of it
+-- (the helpers give the tenant's answer its real shape), or the body echoed.
+function Client:_rehearse(method, path, body, shape)
   require("isc.log").info("dry run: not sent", { method = method, path = path, body = body })
   local result = { dry_run = true, method = method, path = path, id = "dry-run" }
   if type(body) == "table" and body[1] == nil then
     for k, v in pairs(body) do
       if result[k] == nil then result[k] = v end
     end
+  end
+  if shape then
+    result = shape(result)
+    result.dry_run = true
   end
   return result, 0, { ["x-isclua-dry-run"] = "true" }
 end
@@ -312,6 +326,7 @@ end
 local request_options = {
   query = "table", body = "table|string", headers = "table", content_type = "string",
   experimental = "boolean", raw = "boolean", read_only = "boolean", idempotent = "boolean",
+  journaled = "boolean", rehearse = "function",
 }
 
 -- The error for a mutation sent whose outcome cannot be known from what
@@ -327,16 +342,19 @@ end
 --- Returns the decoded JSON body (nil when empty), the status and the headers.
 --- A table body is sent as JSON; HTTP errors raise isc errors of kind "api".
 --- Under --dry-run, mutating methods are not sent unless `read_only` says the
---- call only reads (a search sent as POST).
+--- call only reads (a search sent as POST); `rehearse(result)` then gives
+--- the result the shape of the tenant's answer.
 --- GET, HEAD, PUT, DELETE and requests marked `read_only` or `idempotent`
 --- (sending them twice does no harm) are retried after 5xx and network
 --- failures; any other request is sent once, and when what it did cannot be
 --- told (its answer lost, or a gateway's 502-504) the error is of kind
 --- "unknown_outcome", carrying the request. Errors of a mutation carry
 --- `outcome`: "failed" (the tenant refused it), "not_sent" or "unknown".
+--- A client with a journal records each mutation (isc.journal), which sends
+--- it again through here marked `journaled`.
 ---@param method string
 ---@param path string
----@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=, idempotent=}
+---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=, idempotent=, journaled=, rehearse=}
 function Client:request(method, path, opts)
   args.need("client:request", 1, method, "string")
   args.need("client:request", 2, path, "string")
@@ -354,8 +372,11 @@ function Client:request(method, path, opts)
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
   local label = method .. " " .. shown
 
+  if self.journal and mutating[method] and not opts.read_only and not opts.journaled then
+    return self.journal:record(self, method, path, masked(shown), opts)
+  end
   if config.process.dry_run and mutating[method] and not opts.read_only then
-    return self:_rehearse(method, shown, opts.body)
+    return self:_rehearse(method, shown, opts.body, opts.rehearse)
   end
 
   local safe = idempotent[method] or opts.read_only or opts.idempotent or false

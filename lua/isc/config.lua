@@ -12,8 +12,8 @@ local errors = require "isc.errors"
 
 local M = {}
 
---- Process-wide settings the isclua command line sets (--sim, --profile, -v, --dry-run).
-M.process = { settings = nil, profile = nil, verbose = false, dry_run = false }
+--- Process-wide settings the isclua command line sets (--sim, --profile, -v, --dry-run, --journal).
+M.process = { settings = nil, profile = nil, verbose = false, dry_run = false, journal = nil }
 
 local credential_fields = { "base_url", "client_id", "client_secret", "secret_command", "token" }
 

@@ -23,7 +23,14 @@ Run.__index = Run
 ---@return userdata|nil lock, table|nil error
 function M.lock(path, wait)
   local opened, lock = pcall(core.lock_open, path)
-  if not opened then return nil, lock end
+  if not opened then
+    local dir = path:match("^(.*)/[^/]*$")
+    if dir and dir ~= "" and errors.is(lock) and lock.message:find("No such file or directory", 1, true) then
+      lock.message = string.format("%s: the directory %s does not exist; create it (mkdir -p %s) or give --lock "
+        .. "a file in a directory that exists", lock.message, dir, dir)
+    end
+    return nil, lock
+  end
   local ok, holder = lock:acquire(0)
   if not ok and wait and wait > 0 then
     log.info("another run holds the lock; waiting for it", { lock = path, holder_pid = holder, wait = wait })

@@ -6,15 +6,16 @@ local M = {}
 local mt = core.error_mt
 
 --- Kinds of error, and what they carry besides kind and message:
---- api (status, method, path, detail_code, tracking_id, messages, retry_after, body, location),
+--- api (status, method, path, detail_code, tracking_id, messages, causes, retry_after, body, location),
 --- network (method, url, cause, curl_code, sent), bad_response (status, method, path, body_start),
 --- unknown_outcome (method, path, request, status, cause: the mutation was sent
 --- and what the tenant did with it cannot be told from what came back),
 --- config (looked_at), argument, timeout (last_status, last_error, timeout, elapsed, polls),
 --- interrupted (signal), already_running (running_id, cause: a propagation or a --lock),
---- propagation_failed (propagation_id, stage, failure_reason, last_status), sim (the simulator: status).
+--- propagation_failed (propagation_id, stage, failure_reason, last_status), sim (the simulator: status),
+--- journal (path: the journal of --journal could not be opened, written or read).
 M.kinds = { "api", "network", "bad_response", "unknown_outcome", "config", "argument", "timeout",
-  "interrupted", "already_running", "propagation_failed", "sim" }
+  "interrupted", "already_running", "propagation_failed", "sim", "journal" }
 
 local reasons = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
@@ -40,6 +41,9 @@ local formats = {
   network = function(e)
     return string.format("network error (%s) on %s %s: %s%s", e.cause or "?", e.method or "?",
       e.url or "?", e.message, (e.attempts or 1) > 1 and string.format(" (after %d attempts)", e.attempts) or "")
+  end,
+  argument = function(e)
+    return (e.where and (e.where .. " ") or "") .. e.message
   end,
   unknown_outcome = function(e)
     return string.format("outcome unknown: %s %s was sent and %s; the tenant may or may not have done it: %s",
@@ -80,6 +84,26 @@ local function trim(s)
   return type(s) == "string" and s:match("^%s*(.-)%s*$") or nil
 end
 
+-- The texts of a list of ErrorMessageDto ({text=}).
+local function texts(list)
+  local out = {}
+  for _, m in ipairs(type(list) == "table" and list or {}) do
+    if type(m) == "table" and type(m.text) == "string" then out[#out + 1] = trim(m.text) end
+  end
+  return out
+end
+
+-- ISC's standard message texts, which say no more than the status does.
+local GENERIC = {
+  ["The request was syntactically correct but its content is semantically invalid."] = true,
+  ["The server understood the request but refuses to authorize it."] = true,
+  ["The server did not find a current representation for the target resource."] = true,
+  ["The request method is not supported for the target resource."] = true,
+  ["The request could not be completed due to a conflict with the current state of the target resource."] = true,
+  ["The request payload is in a format not supported by this method on the target resource."] = true,
+  ["An internal fault occurred."] = true,
+}
+
 --- Builds the error for an HTTP error status, from whatever body shape ISC
 --- sent: ErrorResponseDto, {error}, {message} or {detailMessage}.
 function M.from_response(method, path, status, headers, text)
@@ -93,12 +117,15 @@ function M.from_response(method, path, status, headers, text)
   if type(body) == "table" then
     e.detail_code = trim(body.detailCode)
     e.tracking_id = trim(body.trackingId)
-    e.messages = {}
-    for _, m in ipairs(type(body.messages) == "table" and body.messages or {}) do
-      if type(m) == "table" and m.text then e.messages[#e.messages + 1] = trim(m.text) end
-    end
+    e.messages, e.causes = texts(body.messages), texts(body.causes)
     e.message = e.messages[1] or trim(body.error_description) or trim(body.error)
       or trim(body.message) or trim(body.detailMessage)
+    -- The standard texts only restate the status; the causes say what was wrong.
+    if #e.causes > 0 and (not e.message or GENERIC[e.message]) then
+      e.message = table.concat(e.causes, "; ")
+    elseif #e.causes > 0 then
+      e.message = e.message .. " (" .. table.concat(e.causes, "; ") .. ")"
+    end
   end
   if status >= 300 and status < 400 then
     -- Following a redirect would hand the bearer token to another address.

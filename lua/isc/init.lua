@@ -15,6 +15,12 @@ local M = {
   log = require "isc.log",
 }
 
+-- isc.dry_run: whether this run rehearses (--dry-run), read when asked
+-- since the command line sets it after the module may have been loaded.
+setmetatable(M, { __index = function(_, k)
+  if k == "dry_run" then return require("isc.config").process.dry_run end
+end })
+
 --- Creates a client (see isc.client module for options). With no options the
 --- settings are read as the SailPoint SDKs read them, then isclua profiles.
 ---@param opts table|nil

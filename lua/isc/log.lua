@@ -48,6 +48,9 @@ local array_mt = getmetatable(core.json_array({}))
 
 local secret_names = { "secret", "password", "passwd", "token", "authorization", "api_key", "apikey" }
 
+--- Whether a field of that name may hold a secret (its value is masked).
+---@param name any
+---@return boolean
 local function looks_secret(name)
   name = tostring(name):lower()
   for _, s in ipairs(secret_names) do
@@ -55,6 +58,7 @@ local function looks_secret(name)
   end
   return false
 end
+M.looks_secret = looks_secret
 
 -- A copy of a field value that JSON can hold: secrets masked; functions,
 -- userdata, NaN and infinities as their text; keys of anything but a list

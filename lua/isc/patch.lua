@@ -1,5 +1,5 @@
--- JSON Patch (RFC 6902) and JSON Pointer (RFC 6901) over decoded JSON,
--- where arrays carry core.array_mt and null is core.null.
+-- JSON Patch (RFC 6902) and JSON Pointer (RFC 6901) over decoded JSON, for the
+-- simulator's PATCH and the client's --dry-run; arrays carry core.array_mt, null is core.null.
 local core = require "isc.core"
 
 local M = {}

@@ -5,6 +5,7 @@
 local core = require "isc.core"
 local args = require "isc.args"
 local errors = require "isc.errors"
+local journal = require "isc.journal"
 local escape = require("isc.client").escape
 
 local M = {}
@@ -17,7 +18,7 @@ M.help = {
   cancel = "propagation:cancel(): terminates the running propagation",
   config = "propagation:config() -> {enabled=, enabledDate=, createdDate=, modifiedDate=} (the tenant's switch)",
   set_config = "propagation:set_config{enabled=true|false} -> the config as it is now",
-  wait = "propagation:wait([id], {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, raise_on_failure=}) -> final status",
+  wait = "propagation:wait([id], {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, heartbeat=600, raise_on_failure=}) -> final status",
   run = "propagation:run{skip_role_refresh=, timeout=, interval=, ..., raise_on_failure=} -> final status (start, then wait)",
 }
 
@@ -39,9 +40,10 @@ function Propagation:__tostring()
 end
 
 -- Every propagation operation is experimental in ISC and needs the header.
-function Propagation:_call(method, suffix, query)
+-- rehearse shapes the answer under --dry-run.
+function Propagation:_call(method, suffix, query, rehearse)
   return (self.client:request(method, self.client:api_path("role-propagation") .. suffix,
-    { query = query, experimental = true }))
+    { query = query, experimental = true, rehearse = rehearse }))
 end
 
 --- The current state of a propagation.
@@ -69,7 +71,7 @@ function Propagation:cancel()
   end
   local asked, running = pcall(self._running, self)
   if not asked and errors.is(running, "interrupted") then error(running, 0) end
-  if asked and not running then return end
+  if asked and not running then return journal.resolved(err, "done") end
   err.checked = asked and "is-running says the propagation still runs" or "is-running could not be asked"
   err.message = err.message .. "; " .. err.checked
   error(err, 0)
@@ -94,7 +96,12 @@ function Propagation:set_config(opts)
   opts = args.check(fname, opts, config_options)
   if opts.enabled == nil then args.fail(fname, "option 'enabled' is required: true or false") end
   return (self.client:request("PUT", self.client:api_path("role-propagation-config"),
-    { body = { enabled = opts.enabled }, experimental = true }))
+    { body = { enabled = opts.enabled }, experimental = true, rehearse = function(generic)
+      local ok, now = pcall(self.config, self)
+      now = ok and type(now) == "table" and now or generic
+      now.enabled = opts.enabled
+      return now
+    end }))
 end
 
 -- Whether a propagation is running, and its id (nil if the tenant gives none).
@@ -131,7 +138,7 @@ function Propagation:start(opts)
   if not looked and errors.is(was_running, "interrupted") then error(was_running, 0) end
   local before = looked and was_running and was_id or nil
   local ok, res = pcall(self._call, self, "POST", "",
-    { skipRoleRefresh = opts.skip_role_refresh == true })
+    { skipRoleRefresh = opts.skip_role_refresh == true }, function() return { rolePropagationId = "dry-run" } end)
   if ok then return res end
   -- ISC only promises "a 4xx" when it does not start one; is-running tells why.
   if errors.is(res, "api") and res.status >= 400 and res.status < 500 then
@@ -148,6 +155,7 @@ function Propagation:start(opts)
     if asked and looked and running and id and id ~= before then
       require("isc.log").warn("the answer to the propagation start was lost; is-running shows it started",
         { role_propagation_id = id })
+      journal.resolved(res, "done", { response = { rolePropagationId = id } })
       return { rolePropagationId = id }
     elseif asked and running and id and id == before then
       already_running(id, res)
@@ -155,6 +163,7 @@ function Propagation:start(opts)
       -- Nothing runs now, so none was started: ISC runs one at a time, and
       -- a propagation lasts far longer than this check.
       local cause = res.cause
+      journal.resolved(res, "failed")
       cause.outcome = "failed"
       cause.message = cause.message .. " (is-running shows no propagation running: none was started)"
       error(cause, 0)
@@ -197,12 +206,12 @@ end
 
 local wait_options = {
   timeout = "number", interval = "number", max_interval = "number", backoff = "number",
-  on_progress = "function", raise_on_failure = "boolean",
+  on_progress = "function", raise_on_failure = "boolean", heartbeat = "number",
 }
 
 -- Checks the wait options shared by wait and run.
 local function check_wait_options(fname, opts)
-  for _, k in ipairs { "timeout", "interval", "max_interval" } do
+  for _, k in ipairs { "timeout", "interval", "max_interval", "heartbeat" } do
     local v = opts[k]
     if v ~= nil and not (v > 0 and v < math.huge) then
       args.fail(fname, "option '%s' must be a number of seconds > 0, got %s", k, tostring(v))
@@ -221,11 +230,35 @@ local function progress_lines()
   return enabled
 end
 
+-- Without a terminal to draw on (cron, a pipe), a wait says in the log what
+-- it is doing: each stage as it is reached, and every `heartbeat` seconds
+-- that it is still waiting, so that a four-hour wait is not silent. Returns
+-- the on_progress of core.wait and a function each poll calls.
+local function logged_progress(c, id, heartbeat)
+  local log = require "isc.log"
+  local started = c._clock()
+  local last = started
+  local function said(message, status)
+    last = c._clock()
+    log.info(message, { propagation_id = id, stage = status.executionStage or status.status,
+      elapsed = math.floor(last - started) })
+  end
+  return function(status) said("role propagation stage", status) end,
+    function(status)
+      if c._clock() - last >= heartbeat then said("role propagation still running", status) end
+    end
+end
+
 -- The wait itself, on the native loop of core.wait.
 function Propagation:_wait(id, opts)
   local c = self.client
+  local on_progress, polled = opts.on_progress, nil
+  if on_progress == nil and require("isc.progress").enabled == nil and not core.isatty(2) then
+    on_progress, polled = logged_progress(c, id, opts.heartbeat or 600)
+  end
   local function poll()
     local status = self:status(id)
+    if polled and type(status) == "table" then polled(status) end
     local stage = type(status) == "table" and (status.executionStage or status.status)
     if type(stage) ~= "string" then
       errors.raise("bad_response", "the status of role propagation " .. id .. " has no executionStage",
@@ -236,10 +269,10 @@ function Propagation:_wait(id, opts)
   local status = core.wait {
     poll = poll, sleep = c._sleep, clock = c._clock, retry = retry_delay,
     interval = opts.interval, max_interval = opts.max_interval, backoff = opts.backoff,
-    timeout = opts.timeout, on_progress = opts.on_progress,
+    timeout = opts.timeout, on_progress = on_progress,
     -- Short enough that the progress line fits an 80-column terminal.
     label = "role propagation " .. (#id > 12 and id:sub(1, 8) or id),
-    line = opts.on_progress == nil and progress_lines(),
+    line = on_progress == nil and progress_lines(),
   }
   if opts.raise_on_failure and status.executionStage ~= "SUCCEEDED" then raise_failure(id, status) end
   return status
@@ -253,12 +286,14 @@ end
 --- `max_interval`; a failed poll (429, 5xx, network) is retried. After
 --- `timeout` seconds (default: none) it raises a "timeout" error carrying
 --- last_status. on_progress(status) is called once per stage; without it, on
---- a terminal, a line on stderr shows the stage and the time elapsed.
+--- a terminal, a line on stderr shows the stage and the time elapsed, and
+--- elsewhere (cron) each stage and, every `heartbeat` seconds (600), that it
+--- still runs are logged at info.
 --- With no id it waits for the running propagation; if none is running it
 --- returns nil, "no role propagation is running". A wait that ends early
 --- (timeout, Ctrl-C) leaves the propagation running on the tenant.
 ---@param id string|nil the rolePropagationId (or the options, as wait{...})
----@param opts table|nil {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, raise_on_failure=false}
+---@param opts table|nil {timeout=, interval=5, max_interval=60, backoff=1.5, on_progress=, heartbeat=600, raise_on_failure=false}
 ---@return table|nil status, string|nil why_not
 function Propagation:wait(id, opts)
   if type(id) == "table" and opts == nil then id, opts = nil, id end
@@ -282,14 +317,20 @@ for k, v in pairs(wait_options) do run_options[k] = v end
 
 --- Starts a propagation and waits for it: start's and wait's options
 --- together. If one is already running, raises the "already_running" error
---- of start (field running_id). Under --dry-run returns start's rehearsal.
+--- of start (field running_id). Under --dry-run nothing is started, and the
+--- status returned is that of a propagation that succeeded at once (with
+--- dry_run = true), so a script runs on as it would.
 ---@param opts table|nil {skip_role_refresh=, timeout=, interval=, max_interval=, backoff=, on_progress=, raise_on_failure=}
 ---@return table status
 function Propagation:run(opts)
   opts = args.check("propagation:run", opts, run_options)
   check_wait_options("propagation:run", opts)
   local started = self:start { skip_role_refresh = opts.skip_role_refresh }
-  if type(started) == "table" and started.dry_run then return started end
+  if type(started) == "table" and started.dry_run then
+    local now = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(self.client._clock()))
+    return { id = started.rolePropagationId, status = "COMPLETED", executionStage = "SUCCEEDED", launched = now,
+      completed = now, skipRoleRefresh = opts.skip_role_refresh == true, dry_run = true }
+  end
   local id = type(started) == "table" and started.rolePropagationId
   if type(id) ~= "string" then
     errors.raise("bad_response", "the start of a role propagation gave no rolePropagationId",
@@ -297,5 +338,7 @@ function Propagation:run(opts)
   end
   return self:_wait(id, opts)
 end
+
+args.service(Propagation, "c.propagation")
 
 return M

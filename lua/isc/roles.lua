@@ -5,6 +5,8 @@
 local core = require "isc.core"
 local args = require "isc.args"
 local errors = require "isc.errors"
+local journal = require "isc.journal"
+local json_patch = require "isc.patch"
 local escape = require("isc.client").escape
 
 local M = {}
@@ -258,7 +260,7 @@ end
 -- Calls fn(...); when it raises unknown_outcome, asks check(err) what the
 -- tenant holds now: check returns the result to give when the change is
 -- there, or nil and a sentence on what it found. A check that fails itself
--- leaves the outcome unknown.
+-- leaves the outcome unknown. What was found goes to the client's journal.
 local function resolving(check, fn, ...)
   local ok, res = pcall(fn, ...)
   if ok then return res end
@@ -268,11 +270,19 @@ local function resolving(check, fn, ...)
   if asked and found ~= nil then
     require("isc.log").warn("the answer was lost, and the tenant shows the change was made",
       { method = res.method, path = res.path })
+    journal.resolved(res, "done", { response = found })
     return found
   end
   res.checked = asked and finding or ("the check failed too: " .. tostring(found))
   res.message = res.message .. "; " .. res.checked
+  journal.resolved(res, "unknown", { checked = res.checked })
   error(res, 0)
+end
+
+-- The role named name (names are unique), or nil.
+function Roles:_named(name)
+  local page = self.client:request("GET", self:_path(), { query = { filters = "name eq " .. quoted(name) } })
+  return type(page) == "table" and page[1] or nil
 end
 
 --- Creates a role. ISC requires `name` and `owner` ({type="IDENTITY", id=}),
@@ -288,8 +298,8 @@ function Roles:create(role)
     args.fail(fname, "role.name must be a non-empty string, got %s", type(role.name))
   end
   return resolving(function()
-    local page = self.client:request("GET", self:_path(), { query = { filters = "name eq " .. quoted(role.name) } })
-    if type(page) == "table" and page[1] then return page[1] end
+    local found = self:_named(role.name)
+    if found then return found end
     return nil, "no role named " .. quoted(role.name) .. " exists now, so it was most likely not created"
   end, self.client.request, self.client, "POST", self:_path(), { body = role })
 end
@@ -362,6 +372,15 @@ local function patch_applied(role, ops)
   return true
 end
 
+-- Under --dry-run, the role as it is now (reading is not a change), so that
+-- a rehearsed answer has its shape; nil for a role the rehearsal only
+-- pretended to create.
+function Roles:_role_now(id)
+  local read, role = pcall(self.get, self, id)
+  if read then return role end
+  if errors.is(role, "interrupted") then error(role, 0) end
+end
+
 ---@param id string
 ---@param ops table[] list of {op=, path=, value=, from=}
 ---@return table role the updated role
@@ -376,7 +395,10 @@ function Roles:patch(id, ops)
     return nil, applied == false and "the role does not show the change, so it was most likely not made"
       or "the change cannot be read back from the role (array positions, move or copy): GET it to see"
   end, self.client.request, self.client, "PATCH", self:_path(id),
-    { body = body, content_type = "application/json-patch+json" })
+    { body = body, content_type = "application/json-patch+json", rehearse = function(generic)
+      local role = self:_role_now(id)
+      return role and json_patch.apply(role, body) or generic
+    end })
 end
 
 --- Deletes one role (ISC answers 204). A 404 after an attempt whose answer
@@ -386,6 +408,7 @@ function Roles:delete(id)
   need_text("roles:delete", 1, id, "role id")
   local ok, err = pcall(self.client.request, self.client, "DELETE", self:_path(id))
   if not ok and not (errors.is(err, "api") and err.status == 404 and err.resent) then error(err, 0) end
+  if not ok then journal.resolved(err, "done") end
 end
 
 -- The roles of the given ids that the tenant lists (id -> role), asked 50
@@ -434,6 +457,11 @@ end
 
 local bulk_delete_options = { settle = "number" }
 
+-- Under --dry-run, the TaskResultDto a bulk delete batch would have got.
+local function rehearsed_task()
+  return { type = "TASK_RESULT", id = "dry-run", name = core.null }
+end
+
 --- Deletes roles in the background (POST /roles/bulk-delete). ISC takes at
 --- most 50 ids per request, so a longer list is sent in batches of 50, in
 --- order; repeated ids are sent once. Returns the TaskResultDto of the first
@@ -481,7 +509,7 @@ function Roles:bulk_delete(ids, opts)
       file("not_sent", batch)
     else
       local ok, result = pcall(self.client.request, self.client, "POST", path,
-        { body = { roleIds = core.json_array(batch) } })
+        { body = { roleIds = core.json_array(batch) }, rehearse = rehearsed_task })
       if ok then
         tasks[#tasks + 1] = result
         file("done", batch)
@@ -494,6 +522,7 @@ function Roles:bulk_delete(ids, opts)
           local gone, left = self:_settle(batch, settle)
           file("done", gone)
           file("unknown", left)
+          journal.resolved(result, #left == 0 and "done" or "unknown", { done = gone, unknown = left })
         else
           file(result.outcome, batch)
           unreachable = result.outcome == "not_sent"
@@ -528,7 +557,8 @@ end
 ---@return table role the updated role
 function Roles:add_metadata(id, key, value)
   -- Adding a value the role has already leaves it as it is: safe to repeat.
-  return (self.client:request("POST", self:_metadata_path("roles:add_metadata", id, key, value), { idempotent = true }))
+  return (self.client:request("POST", self:_metadata_path("roles:add_metadata", id, key, value), { idempotent = true,
+    rehearse = function(generic) return self:_role_now(id) or generic end }))
 end
 
 --- Removes one access-model metadata value from a role (a value the role
@@ -552,7 +582,11 @@ local function metadata_of(role)
   return by_key, keys
 end
 
--- Whether a role shows the change a bulk metadata update asks for.
+--- Whether a role shows the change a bulk metadata update asks for (body:
+--- {operation=, replaceScope=, values={{attribute=, values={...}}}}).
+---@param role table
+---@param body table
+---@return boolean
 local function metadata_shows(role, body)
   local by_key, keys = metadata_of(role)
   for _, item in ipairs(body.values) do
@@ -566,6 +600,7 @@ local function metadata_shows(role, body)
   end
   return not (body.operation == "REPLACE" and body.replaceScope ~= "ATTRIBUTE" and keys ~= #body.values)
 end
+M.metadata_shows = metadata_shows
 
 local bulk_metadata_options = {
   ids = "table", filters = "string", query = "table", values = "table", operation = "string",
@@ -637,7 +672,10 @@ function Roles:bulk_update_metadata(opts)
     end
     return nil, "no new bulk update job is listed" .. (chosen == "ids" and " and the roles do not all show the change" or "")
   end, self.client.request, self.client, "POST",
-    self:_path("access-model-metadata", "bulk-update", bulk_endpoints[chosen]), { body = body })
+    self:_path("access-model-metadata", "bulk-update", bulk_endpoints[chosen]), { body = body, rehearse = function()
+      return { id = "dry-run", type = "ROLE", status = "CREATED",
+        created = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(self.client._clock())) }
+    end })
 end
 
 -- Whether every role of a bulk metadata update by ids shows its change.
@@ -671,5 +709,7 @@ function Roles:bulk_update_status(id)
   if asked and type(literal) == "table" and literal.id == id then return literal end
   error(job, 0)
 end
+
+args.service(Roles, "c.roles")
 
 return M

@@ -1,5 +1,5 @@
 -- A deliberately odd API for the client's error specs: answers that a real
--- gateway or a broken proxy may give. Served by core.serve_thread.
+-- gateway or a broken proxy may give. Served by isc.sim.server's serve_thread.
 local M = {}
 
 local routes = {
