@@ -28,7 +28,7 @@ describe("c.roles changes", function()
   end
 
   describe("create", function()
-    it("creates a role from ISC's JSON; [] and null go out and come back as such", function()
+    it("creates a role from ISC's JSON; [] and null go out; null comes back absent, or isc.null with keep_nulls", function()
       local owner = some_role().owner
       local role = c.roles:create {
         name = "Audit Readers",
@@ -41,13 +41,15 @@ describe("c.roles changes", function()
       assert.is_string(role.id)
       assert.equal("Audit Readers", role.name)
       assert.equal(owner.name, role.owner.name)
-      assert.equal(isc.null, role.description)
+      assert.is_nil(role.description, "a JSON null member reads as absent: `if role.description then` works")
+      assert.equal(isc.null, c:request("GET", "/v2024/roles/" .. role.id, { keep_nulls = true }).description)
+      assert.equal(isc.null, H.sim_client(sim, { keep_nulls = true }).roles:get(role.id).description)
       assert.equal("[]", core.json_encode(role.entitlements))
       assert.equal("[]", core.json_encode(role.accessProfiles))
       assert.equal(role.id, c.roles:get(role.id).id)
     end)
 
-    it("copies a fetched role: get, change, create keeps every [] and null", function()
+    it("copies a fetched role: get, change and create keep every []", function()
       local original = some_role()
       if #original.entitlements > 0 then
         original = c.roles:patch(original.id, { { op = "replace", path = "/entitlements", value = isc.array {} } })
@@ -89,7 +91,8 @@ describe("c.roles changes", function()
       assert.equal(1, H.hits(sim, "PATCH /v2024/roles/{id}"))
     end)
 
-    it("round-trips a fetched role's empty arrays and nulls through get, change and patch", function()
+    it("round-trips a fetched role's empty arrays and nulls (keep_nulls) through get, change and patch", function()
+      local c = H.sim_client(sim, { keep_nulls = true })
       local role
       for r in c.roles:list() do
         if #r.segments == 0 and #r.additionalOwners == 0 then role = c.roles:get(r.id) break end

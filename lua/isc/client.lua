@@ -14,7 +14,7 @@ M.Client = Client
 --- One line per public function, for the REPL's help(c).
 M.help = {
   request = "c:request(method, path, {query=, body=, headers=, experimental=}) -> body, status, headers (any endpoint)",
-  paginate = "c:paginate(path, {filters=, sorters=, limit=, offset=, max=, ...}) -> iterator over any offset/limit listing",
+  paginate = "c:paginate(path, {filters=, sorters=, limit=, offset=, max=, on_page=, max_limit=, ...}) -> listing of any offset/limit endpoint",
   api_path = "c:api_path('roles'|'role-propagation'|'role-propagation-config') -> the path prefix under the client's layout",
   logout = "c:logout(): forgets the token, so the next call fetches a new one",
   close = "c:close(): closes the client's connection",
@@ -45,6 +45,7 @@ local client_options = {
   retries = "integer", max_retry_wait = "number", verbose = "boolean", trace = "function",
   layout = "string", propagation_version = "string", verify = "boolean",
   sleep = "function", clock = "function", allow_insecure_http = "boolean", max_response_bytes = "integer",
+  keep_nulls = "boolean",
   journal = "string",
 }
 
@@ -118,6 +119,7 @@ function M.new(opts)
     retries = opts.retries or 4,
     max_retry_wait = opts.max_retry_wait or 120,
     verbose = opts.verbose,
+    keep_nulls = opts.keep_nulls or false,
     trace = opts.trace,
     _sleep = opts.sleep or core.sleep,
     _clock = opts.clock or core.time,
@@ -326,7 +328,7 @@ end
 local request_options = {
   query = "table", body = "table|string", headers = "table", content_type = "string",
   experimental = "boolean", raw = "boolean", read_only = "boolean", idempotent = "boolean",
-  journaled = "boolean", rehearse = "function",
+  journaled = "boolean", rehearse = "function", keep_nulls = "boolean",
 }
 
 -- The error for a mutation sent whose outcome cannot be known from what
@@ -354,7 +356,7 @@ end
 --- it again through here marked `journaled`.
 ---@param method string
 ---@param path string
----@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=, idempotent=, journaled=, rehearse=}
+---@param opts table|nil {query=, body=, headers=, content_type=, experimental=, raw=, read_only=, idempotent=, journaled=, rehearse=, keep_nulls=}
 function Client:request(method, path, opts)
   args.need("client:request", 1, method, "string")
   args.need("client:request", 2, path, "string")
@@ -411,7 +413,11 @@ function Client:request(method, path, opts)
     elseif opts.raw or text == "" then
       return (text ~= "" and text or nil), status, hdrs
     else
-      local value, err = core.json_decode(text)
+      -- A member that is JSON null reads as absent, so `if role.owner then`
+      -- works; keep_nulls keeps isc.null for a round trip that needs it.
+      local keep = opts.keep_nulls
+      if keep == nil then keep = self.keep_nulls end
+      local value, err = core.json_decode(text, { drop_nulls = not keep })
       if value == nil then
         local start = text:sub(1, 80):gsub("%c", " ")
         errors.raise("bad_response", string.format("%s; the body starts: %q", err, start),

@@ -142,6 +142,7 @@ typedef struct {
 	jbuf scratch;
 	int array_mt; /* stack index */
 	int depth;
+	int drop_nulls; /* leave out object members whose value is null */
 	const char *err_at, *err;
 } decoder;
 
@@ -454,7 +455,10 @@ static int decode_object(decoder *d)
 		d->p++;
 		if (!decode_value(d))
 			return 0;
-		lua_rawset(d->L, -3);
+		if (d->drop_nulls && lua_islightuserdata(d->L, -1) && !lua_touserdata(d->L, -1))
+			lua_pop(d->L, 2);
+		else
+			lua_rawset(d->L, -3);
 		skip_space(d);
 		if (d->p < d->end && *d->p == ',') {
 			d->p++;
@@ -505,9 +509,12 @@ static int decode_value(decoder *d)
 	}
 }
 
-int isc_json_decode(lua_State *L, const char *s, size_t len)
+/* Decodes s as isc_json_decode does; drop_nulls leaves out the members of
+ * objects whose value is null, so that a script's `if role.owner then`
+ * reads a null as the absence it means. */
+static int decode(lua_State *L, const char *s, size_t len, int drop_nulls)
 {
-	decoder d = {.L = L, .p = s, .end = s + len};
+	decoder d = {.L = L, .p = s, .end = s + len, .drop_nulls = drop_nulls};
 	int base = lua_gettop(L), ok;
 	luaL_checkstack(L, 6, "json");
 	luaL_newmetatable(L, ISC_ARRAY_MT);
@@ -530,6 +537,11 @@ int isc_json_decode(lua_State *L, const char *s, size_t len)
 	lua_pushfstring(L, "invalid JSON at byte %I: %s%s", (lua_Integer)(d.err_at - s) + 1,
 	                d.err_at == d.end ? "unexpected end of input, " : "", d.err);
 	return 0;
+}
+
+int isc_json_decode(lua_State *L, const char *s, size_t len)
+{
+	return decode(L, s, len, 0);
 }
 
 /* ---- encoding ---- */
@@ -946,12 +958,24 @@ static int json_encode(lua_State *L)
 	return 1;
 }
 
-/* core.json_decode(s) -> value | nil, message */
+/* core.json_decode(s [, {drop_nulls=false}]) -> value | nil, message */
 static int json_decode(lua_State *L)
 {
 	size_t len;
 	const char *s = luaL_checklstring(L, 1, &len);
-	if (isc_json_decode(L, s, len))
+	int drop_nulls = 0;
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		lua_pushnil(L);
+		while (lua_next(L, 2)) {
+			if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "drop_nulls") != 0)
+				luaL_argerror(L, 2, lua_pushfstring(L, "unknown option '%s'", luaL_tolstring(L, -2, NULL)));
+			drop_nulls = lua_toboolean(L, -1);
+			lua_pop(L, 1);
+		}
+	}
+	lua_settop(L, 1);
+	if (decode(L, s, len, drop_nulls))
 		return 1;
 	lua_pushnil(L);
 	lua_insert(L, -2);
