@@ -1,6 +1,7 @@
 -- The wait as an isclua user meets it: Ctrl-C and SIGTERM in the middle of a
--- wait, the progress line on a terminal (and its absence elsewhere), and the
--- example script, each in a child isclua with an embedded simulator.
+-- wait, and the progress line on a terminal (and its absence elsewhere), each
+-- in a child isclua with an embedded simulator. (The examples that propagate
+-- are checked in examples_spec.lua.)
 local H = require "helpers"
 
 -- A script that starts a propagation whose stages last an hour, says so once
@@ -97,13 +98,5 @@ print("result: " .. st.executionStage)
       for stage in err:gmatch("info: role propagation stage [^\n]*stage=(%u[%u_]*)") do stages[#stages + 1] = stage end
       assert.same({ "PENDING", "DATA_AGGREGATION_RUNNING", "LAUNCH_PROVISIONING", "SUCCEEDED" }, stages)
     end)
-  end)
-
-  it("runs the example: changes a role, propagates, waits and reports", function()
-    local code, out, err = H.isclua({ "--sim=--propagation-stage-seconds 0.2",
-      H.root .. "/examples/propagate_role_change.lua" })
-    assert.equal(0, code, err)
-    assert.matches('^role ".-" %(%x+%): removing access profile ".-"; %d+ identities hold the role\n', out)
-    assert.matches("\npropagation %S+: SUCCEEDED after %d+ s\n$", out)
   end)
 end)
