@@ -66,7 +66,7 @@ describe("a REPL session", function()
     assert.equal("more", s:feed("= {"))
     assert.equal("more", s:feed("  name = 'Finance',"))
     assert.equal("done", s:feed("}"))
-    assert.equal('{"name": "Finance"}\n', s.printed())
+    assert.equal('{ name = "Finance" }\n', s.printed())
   end)
 
   it("drops an incomplete chunk on cancel (Ctrl-C at the continuation prompt)", function()
@@ -94,24 +94,76 @@ describe("a REPL session", function()
     assert.equal("interrupted\n", s.errors())
   end)
 
+  it("prints an error that is a table as a value, not as its address", function()
+    local s = session()
+    s:feed("error({ code = 1, detail = 'quota' })")
+    assert.matches('^{ code = 1, detail = "quota" }\nstack traceback:\n', s.errors())
+  end)
+
   it("prints nested tables indented with sorted keys", function()
     local s = session()
     s:feed("{ owner = { type = 'IDENTITY', id = '2c91' }, name = 'Finance', tags = { 'a', 'b' },"
       .. " description = string.rep('d', 80) }")
     assert.equal([[
 {
-  "description": "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
-  "name": "Finance",
-  "owner": {"id": "2c91", "type": "IDENTITY"},
-  "tags": ["a", "b"]
+  description = "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd",
+  name = "Finance",
+  owner = { id = "2c91", type = "IDENTITY" },
+  tags = { "a", "b" }
 }
 ]], s.printed())
   end)
 
-  it("shows an iterator returned as a generic-for quadruple once, as what it walks", function()
-    local s = session { c = offline_client() }
-    s:feed("c.roles:list { filters = 'name sw \"Fin\"' }")
-    assert.equal("isc.pager(GET /v2024/roles: not started, 0 read)\n", s.printed())
+  -- A listing over 8 roles, 3 to a page, that records the pages asked for.
+  local function listing_of_8()
+    local asked = {}
+    local p = require("isc.core").pager { label = "GET /v2024/roles", limit = 3, fetch = function(offset, limit, want_total)
+      asked[#asked + 1] = string.format("%d+%d", offset, limit)
+      local page = {}
+      for i = offset + 1, math.min(offset + limit, 8) do
+        page[#page + 1] = { id = "r" .. i, name = "Role " .. i, enabled = true, description = "d" }
+      end
+      return page, want_total and 8 or nil
+    end }
+    return p, asked
+  end
+
+  it("shows a listing as what it walks, how many items it holds and its first items", function()
+    local p, asked = listing_of_8()
+    local s = session { roles = p }
+    s:feed("roles")
+    assert.equal([[
+isc.pager(GET /v2024/roles: not started, 0 read): 8 items, the first 3:
+  { id = "r1", name = "Role 1", ... 2 more }
+  { id = "r2", name = "Role 2", ... 2 more }
+  { id = "r3", name = "Role 3", ... 2 more }
+]], s.printed())
+    -- One page fetched apart: the listing was neither walked nor moved.
+    assert.same({ "0+3" }, asked)
+    assert.equal(0, p:read())
+    assert.equal("r1", p:next().id)
+  end)
+
+  it("shows a listing returned as a generic-for quadruple once, and from its start when partly read", function()
+    local p = listing_of_8()
+    local s = session { make = function() return p, nil, nil, p end }
+    p:next()
+    s:feed("make()")
+    local shown = s.printed()
+    assert.matches("^isc%.pager%(GET /v2024/roles: reading, 1 of 8 read%): 8 items, the first 3:\n  { id = \"r1\"", shown)
+    assert.equal(4, select(2, shown:gsub("\n", "")))
+    assert.equal("r2", p:next().id)
+  end)
+
+  it("says when a listing is empty, and why a preview could not be had", function()
+    local s = session { empty = require("isc.core").pager { fetch = function() return {}, 0 end, label = "GET /x" } }
+    s:feed("empty")
+    assert.equal("isc.pager(GET /x: not started, 0 read): no items\n", s.printed())
+    local failing = require("isc.core").pager { label = "GET /y",
+      fetch = function() require("isc.errors").raise("network", "connection refused") end }
+    s = session { failing = failing }
+    s:feed("failing")
+    assert.matches("^isc%.pager%(GET /y: not started, 0 read%)\n  %(no preview: .*connection refused%)\n$", s.printed())
   end)
 
   it("shows a client without its secret", function()
@@ -186,6 +238,38 @@ describe("help", function()
     for i, name in ipairs(names) do assert.equal("  " .. help[name], lines[i + 1]) end
   end)
 
+  it("describes every field of isc, functions and values alike", function()
+    local text = repl.help_text(require "isc", true)
+    assert.matches("^module isc\n", text)
+    for _, name in ipairs { "client", "array", "is_error", "sleep", "null", "json", "errors", "log", "dry_run" } do
+      assert.matches("\n  isc%." .. name .. "[%s%(%.:{]", text)
+    end
+    assert.is_nil(text:find("%(%.%.%.%)"), "every line has a description")
+    assert.matches("\n  isc%.log%.warn%(message, {field=value}%): ", repl.help_text(require("isc").log, true))
+  end)
+
+  it("describes a listing's methods, its pages, on_page and how to resume after a failed page", function()
+    local listing = require("isc.core").pager { fetch = function() return {} end, label = "GET /v2024/roles" }
+    local text = repl.help_text(listing, true)
+    for _, name in ipairs { "next", "next_page", "pages", "collect", "count", "total", "read", "peek", "close" } do
+      assert.matches("\n  listing:" .. name .. "%(", text)
+    end
+    assert.matches("listing:pages%(%) %-> iterator over pages {items=, offset=", text)
+    assert.matches("on_page = function%(info%).-{offset=, count=, read=, total=}", text)
+    assert.matches("offset= and read=; iterate the same listing again", text)
+    assert.is_nil(text:find("c:request", 1, true), "not the client's help")
+  end)
+
+  it("lists the fields, operators and sorters of each listing under help \"filters\"", function()
+    local text = repl.help_text("filters", true)
+    assert.matches("c%.roles:list.-\n%s+id eq,in   name eq,sw   created gt,ge,le   modified lt,ge,le", text)
+    assert.matches("c%.roles:search.-\n%s+id eq,in   name eq,sw   created gt,lt,ge,le", text)
+    assert.matches("assigned_identities.-\n%s+id eq,in   aliasName eq,sw   email eq,sw   name eq,sw,co", text)
+    assert.matches("entitlements.-source%.id eq,in\n%s+sorters: name, attribute, value, created, modified", text)
+    assert.matches('help "filters"', repl.help_text(offline_client().roles, true))
+    assert.equal('no help on "nope"; topics: "filters"', repl.help_text("nope", true))
+  end)
+
   it("does the same for c.propagation", function()
     local text = repl.help_text(c.propagation, true)
     for _, line in pairs(require("isc.propagation").help) do
@@ -251,6 +335,13 @@ describe("the history", function()
     for _, line in ipairs {
       'c = isc.client { base_url = "https://x", client_id = "id", client_secret = "abc" }',
       'token = "eyJhbGciOi"',
+      'jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl"',
+      'c:request("GET", "/x", { headers = { Authorization2 = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.sig" } })',
+      'pw = "hunter2"',
+      'local pwd = "hunter2"',
+      'pass = "x"',
+      'apiKey = "k1"',
+      't = { client_secret = "short" }',
       "password = io.read()",
       'os.getenv("SAIL_CLIENT_SECRET")',
       'c = isc.client { base_url = "https://x", client_id = "id", [k] = "5f2b7a9c0e1d4f6a8b3c5d7e9f0a1b2c3d4e5f6a7b8c9d0e" }',
@@ -262,6 +353,9 @@ describe("the history", function()
       'c.roles:get("2c9180835d2e5168015d32f890ca1581")',
       "x = 1",
       "c:logout()",
+      'keys = { "a" }',
+      'upward = "north"',
+      'c.roles:list { sorters = "name" }',
     } do
       assert.is_false(repl.looks_secret(line), line)
     end
@@ -306,6 +400,10 @@ describe("isclua on a terminal", function()
     local p, banner = start()
     assert.matches("c: " .. sim.url:gsub("%p", "%%%0") .. " %(settings from environment %(SAIL_%*%)%)", banner)
     assert.matches("\n2\r\n", type_line(p, "1 + 1"))
+    -- A listing shows its first roles; the simulator holds 8.
+    local shown = type_line(p, "c.roles:list()")
+    assert.matches("isc%.pager%(GET /v2024/roles: not started, 0 read%): 8 items, the first 5:\r\n", shown)
+    assert.equal(5, select(2, shown:gsub('\r\n  { id = "[^"]+", name = "', "")))
     ctrl_d(p)
     assert.equal(0, (p:wait()))
   end)
@@ -332,7 +430,7 @@ describe("isclua on a terminal", function()
     p:send("c.roles:li")
     assert(p:expect("c.roles:li"))
     p:send("\t")
-    assert.matches('"name":', type_line(p, "{ max = 1 }:collect()"))
+    assert.matches('name = "', type_line(p, "{ max = 1 }:collect()"))
     p:send("c.roles:")
     assert(p:expect("c.roles:"))
     p:send("\t\t")
@@ -347,6 +445,8 @@ describe("isclua on a terminal", function()
     local p = start()
     type_line(p, "first = 'visible line'")
     type_line(p, 'c2 = isc.client { base_url = "https://x.example", client_id = "id", client_secret = "hunter2-pw" }')
+    type_line(p, 'pw = "hunter3"')
+    type_line(p, 'jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9.c2lnbmF0dXJl"')
     type_line(p, "print(first)")
     ctrl_d(p)
     assert.equal(0, (p:wait()))
@@ -357,6 +457,8 @@ describe("isclua on a terminal", function()
     f:close()
     assert.is_truthy(saved:find("visible", 1, true))
     assert.is_nil(saved:find("hunter2", 1, true))
+    assert.is_nil(saved:find("hunter3", 1, true))
+    assert.is_nil(saved:find("eyJ", 1, true))
     assert.equal(6 * 64, require("isc.core").file_mode(path)) -- 0600: the user's only
 
     -- A new session recalls the last line with the up arrow.

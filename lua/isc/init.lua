@@ -4,15 +4,30 @@ local errors = require "isc.errors"
 
 local M = {
   version = core.version,
-  --- JSON null, as found in decoded responses (same value as cjson.null).
+  --- JSON null (same value as cjson.null): what a script sends for an explicit
+  --- null; in responses, null members read as absent unless keep_nulls.
   null = core.null,
   errors = errors,
   --- JSON helpers: decode keeps [] and null, so values round-trip exactly.
-  json = { encode = core.json_encode, decode = core.json_decode },
+  json = { encode = core.json_encode, decode = core.json_decode, equal = require("isc.patch").equal },
   --- Sleeps in C; Ctrl-C interrupts it with an "interrupted" error.
   sleep = core.sleep,
   --- Logging for scripts: isc.log.info("message", {field = value}); see isclua --help.
   log = require "isc.log",
+}
+
+--- One line per field of the module, for the REPL's help(isc).
+M.help = {
+  client = "isc.client{base_url=, client_id=, client_secret=, profile=, token=, ...} -> client (no options: the SDKs' settings, then profiles)",
+  array = "isc.array(t) -> t marked as a JSON array, so that an empty one is sent as []",
+  is_error = "isc.is_error(v, [kind]) -> whether v is an isc error (of that kind: api, network, timeout, ...)",
+  sleep = "isc.sleep(seconds): sleeps natively; Ctrl-C interrupts it",
+  null = "isc.null: JSON null, to send one; answers' null members read as absent (unless keep_nulls)",
+  json = "isc.json.encode(v, {sort_keys=, indent=}) -> text; isc.json.decode(text, {drop_nulls=}) -> value (keeps [] and, by default, null); isc.json.equal(a, b)",
+  errors = "isc.errors: new, raise, is and the kinds of isc errors (err.kind, err.message, err.status, ...)",
+  log = "isc.log.info(message, {field=value}) (and debug, warn, error): help(isc.log)",
+  dry_run = "isc.dry_run: true when the run rehearses (--dry-run): changes are logged, not sent",
+  version = "isc.version: isclua's version",
 }
 
 -- isc.dry_run: whether this run rehearses (--dry-run), read when asked

@@ -8,6 +8,19 @@ local args = require "isc.args"
 
 local M = {}
 
+--- One line per public function, for the REPL's help(isc.log).
+M.help = {
+  debug = "isc.log.debug(message, {field=value}): a line at level debug (shown with --log-level debug)",
+  info = "isc.log.info(message, {field=value}): a line on stderr (or --log-file); fields that look secret are masked",
+  warn = "isc.log.warn(message, {field=value}): a line at level warn",
+  error = "isc.log.error(message, {field=value}): a line at level error",
+  log = "isc.log.log(level, message, {field=value}): a line at that level",
+  configure = "isc.log.configure{level=, format='text'|'json', file=, timestamps=}: what --log-level, --log-format, --log-file set",
+  settings = "isc.log.settings() -> the level, format, file and timestamps in use",
+  enabled = "isc.log.enabled(level) -> whether lines at that level are written",
+  looks_secret = "isc.log.looks_secret(name) -> whether a field of that name is masked",
+}
+
 --- Levels, least severe first.
 M.levels = { debug = 1, info = 2, warn = 3, error = 4 }
 

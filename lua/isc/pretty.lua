@@ -1,7 +1,9 @@
---- Readable text for any Lua value, as the REPL prints results: tables as
---- indented, key-sorted, JSON-like text within depth and length limits;
---- objects that describe themselves (clients, pagers, errors, services)
---- through their __tostring, so a client never shows its secret.
+--- Readable text for any Lua value, as the REPL prints results: tables in
+--- Lua constructor notation ({ 1, 2 }, { name = "x", ["odd key"] = 1 }),
+--- indented and key-sorted within depth and length limits, JSON null as
+--- isc.null and an empty JSON array as isc.array{}; objects that describe
+--- themselves (clients, pagers, errors, services) through their __tostring,
+--- so a client never shows its secret.
 local core = require "isc.core"
 
 local M = {}
@@ -12,7 +14,7 @@ M.defaults = { depth = 5, items = 20, string_length = 400, width = 100, indent =
 
 local array_mt = getmetatable(core.json_array({}))
 
--- JSON-style quoting, readable for the text ISC returns.
+-- Lua quoting, readable for the text ISC returns (no line breaks).
 local escapes = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
 local function quote(s, max)
   local cut = ""
@@ -20,7 +22,7 @@ local function quote(s, max)
     cut = string.format("... (%d chars)", #s)
     s = s:sub(1, max)
   end
-  s = s:gsub('[%c"\\]', function(c) return escapes[c] or string.format("\\u%04x", c:byte()) end)
+  s = s:gsub('[%c"\\]', function(c) return escapes[c] or string.format("\\x%02x", c:byte()) end)
   return '"' .. s .. '"' .. cut
 end
 
@@ -49,9 +51,24 @@ local function key_order(a, b)
   return tostring(a) < tostring(b)
 end
 
+local keywords = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+  repeat return then true until while]]):gmatch("%a+") do keywords[w] = true end
+
+-- A key as a constructor writes it: name = , ["odd key"] = , [1] = .
 local function key_text(k, opts)
-  if type(k) == "string" then return quote(k, opts.string_length) end
+  if type(k) == "string" then
+    if k:match("^[%a_][%w_]*$") and not keywords[k] then return k end
+    return "[" .. quote(k, opts.string_length) .. "]"
+  end
   return "[" .. tostring(k) .. "]"
+end
+
+-- The defaults, overridden by what opts gives.
+local function options(opts)
+  local o = {}
+  for k, d in pairs(M.defaults) do o[k] = (opts and opts[k]) or d end
+  return o
 end
 
 local render
@@ -73,23 +90,24 @@ end
 
 local function render_table(t, opts, level, seen)
   local n = list_length(t)
-  local open, close = "{", "}"
-  if n then open, close = "[", "]" end
-  if n == 0 then return "[]" end
+  if n == 0 then return "isc.array{}" end
   if next(t) == nil then return "{}" end
   if seen[t] then return "<cycle>" end
   if level >= opts.depth then
-    if n then return string.format("[... %d %s]", n, n == 1 and "item" or "items") end
-    local count = 0
-    for _ in pairs(t) do count = count + 1 end
-    return string.format("{... %d %s}", count, count == 1 and "key" or "keys")
+    local count = n
+    if not count then
+      count = 0
+      for _ in pairs(t) do count = count + 1 end
+    end
+    local noun = n and (count == 1 and "item" or "items") or (count == 1 and "key" or "keys")
+    return string.format("{ ... %d %s }", count, noun)
   end
   seen[t] = true
   local items, omitted = entries(t, n, opts)
   local parts = {}
   for i, e in ipairs(items) do
     local v = render(e[2], opts, level + 1, seen)
-    parts[i] = e[1] and (e[1] .. ": " .. v) or v
+    parts[i] = e[1] and (e[1] .. " = " .. v) or v
   end
   seen[t] = nil
   local more = omitted > 0 and string.format("... %d more (%d in all)", omitted, n or (#items + omitted)) or nil
@@ -98,27 +116,27 @@ local function render_table(t, opts, level, seen)
   local flat = table.concat(parts, ", ")
   if more then flat = flat .. ", " .. more end
   local width = opts.width - #opts.indent * level
-  if not flat:find("\n", 1, true) and #flat + 2 <= width then
-    return open .. flat .. close
+  if not flat:find("\n", 1, true) and #flat + 4 <= width then
+    return "{ " .. flat .. " }"
   end
   local pad = opts.indent:rep(level + 1)
-  local lines = { open }
+  local lines = { "{" }
   for i, p in ipairs(parts) do
     lines[#lines + 1] = pad .. p .. ((i < #parts or more) and "," or "")
   end
   if more then lines[#lines + 1] = pad .. more end
-  lines[#lines + 1] = opts.indent:rep(level) .. close
+  lines[#lines + 1] = opts.indent:rep(level) .. "}"
   return table.concat(lines, "\n")
 end
 
 render = function(v, opts, level, seen)
   local tv = type(v)
   if tv == "string" then return quote(v, opts.string_length) end
-  if v == core.null then return "null" end
+  if v == core.null then return "isc.null" end
   if tv == "number" then
     if math.type(v) == "integer" then return tostring(v) end
-    if v ~= v then return "nan" end
-    if v == math.huge or v == -math.huge then return v > 0 and "inf" or "-inf" end
+    if v ~= v then return "0/0" end
+    if v == math.huge or v == -math.huge then return v > 0 and "math.huge" or "-math.huge" end
     local short = string.format("%.14g", v)
     return tonumber(short) == v and short or string.format("%.17g", v)
   end
@@ -133,10 +151,33 @@ end
 ---@param opts table|nil {depth=, items=, string_length=, width=, indent=}
 ---@return string
 function M.format(v, opts)
-  local o = {}
-  for k, d in pairs(M.defaults) do o[k] = (opts and opts[k]) or d end
   if type(v) == "string" then return v end
-  return render(v, o, 0, {})
+  return render(v, options(opts), 0, {})
+end
+
+--- One line for an item of a listing's preview: its id and name, the fields
+--- ISC objects are known by, and how many fields more; any other value on
+--- one line, cut to the width.
+---@param item any
+---@param opts table|nil as for format
+---@return string
+function M.summary(item, opts)
+  local o = options(opts)
+  if type(item) == "table" and not describes_itself(item) and (item.id ~= nil or item.name ~= nil) then
+    local parts, rest = {}, 0
+    for k in pairs(item) do
+      if k ~= "id" and k ~= "name" then rest = rest + 1 end
+    end
+    for _, k in ipairs { "id", "name" } do
+      if item[k] ~= nil then parts[#parts + 1] = k .. " = " .. render(item[k], o, 1, {}) end
+    end
+    if rest > 0 then parts[#parts + 1] = string.format("... %d more", rest) end
+    return "{ " .. table.concat(parts, ", ") .. " }"
+  end
+  local width = o.width
+  o.width = math.huge
+  local text = render(item, o, 0, {})
+  return #text > width and text:sub(1, width - 3) .. "..." or text
 end
 
 --- Formats several values, as the REPL shows a statement's results: on one

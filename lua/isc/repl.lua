@@ -7,12 +7,15 @@
 local cli = require "isc.cli"
 local core = require "isc.core"
 local errors = require "isc.errors"
+local listing = require "isc.listing"
 local pretty = require "isc.pretty"
 local progress = require "isc.progress"
 
 local M = {}
 
 M.prompt, M.continuation = "> ", ">> "
+--- Items a printed listing shows of itself.
+M.preview_items = 5
 --- Lines of history kept.
 M.history_limit = 1000
 --- Characters that end a word for completion: "." and ":" do not, so that
@@ -94,14 +97,46 @@ function Session:cancel()
   self.lines = nil
 end
 
---- Reports an error caught while running a chunk.
+--- Reports an error caught while running a chunk; an error that is a
+--- plain value (error{code = 1}) is printed as a result would be.
 function Session:report(caught)
   local err = caught.err
   if errors.is(err, "interrupted") then
     self.err("interrupted\n")
   else
-    self.err(tostring(err) .. "\n" .. (caught.traceback and caught.traceback .. "\n" or ""))
+    self.err(pretty.format(err) .. "\n" .. (caught.traceback and caught.traceback .. "\n" or ""))
   end
+end
+
+-- Whether v is a listing (an isc.pager, made in C).
+local function is_listing(v)
+  local mt = type(v) == "userdata" and getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__name") == "isc.pager"
+end
+
+-- A listing as the prompt prints it: what it is, how many items it holds
+-- when the server says, and its first items, fetched apart (listing:peek)
+-- so that the listing keeps its place and is not walked.
+local function preview(p)
+  local ok, items, total = pcall(p.peek, p, M.preview_items)
+  if not ok then
+    if errors.is(items, "interrupted") then error(items, 0) end
+    return string.format("%s\n  (no preview: %s)", tostring(p), pretty.format(items))
+  end
+  local shown = math.min(#items, M.preview_items)
+  local head
+  if shown == 0 then
+    head = "no items"
+  elseif total and total > shown then
+    head = string.format("%d items, the first %d:", total, shown)
+  elseif total or shown < M.preview_items then
+    head = string.format("%d %s:", shown, shown == 1 and "item" or "items")
+  else
+    head = string.format("the first %d items:", shown)
+  end
+  local lines = { tostring(p) .. ": " .. head }
+  for i = 1, shown do lines[#lines + 1] = "  " .. pretty.summary(items[i]) end
+  return table.concat(lines, "\n")
 end
 
 --- Runs a compiled chunk and prints its values.
@@ -113,7 +148,13 @@ function Session:run(fn)
   -- is shown once.
   if res.n == 5 and res[5] == res[2] and res[3] == nil and res[4] == nil then res.n = 2 end
   if res.n < 2 then return end
-  local ok, text = xpcall(pretty.format_all, handler, table.unpack(res, 2, res.n))
+  -- A listing printed shows its first items (text, so shown as it is).
+  local ok, text = xpcall(function()
+    for i = 2, res.n do
+      if is_listing(res[i]) then res[i] = preview(res[i]) end
+    end
+    return pretty.format_all(table.unpack(res, 2, res.n))
+  end, handler)
   if not ok then return self:report(text) end
   self.out(text .. "\n")
 end
@@ -196,16 +237,35 @@ function Session:complete(word)
   return out
 end
 
+-- Words that make a name secret-sounding wherever they occur in it
+-- (client_secret, db_password); short ones only as a whole part of the name
+-- (pw, my_key, apiKey), since as substrings they are everywhere (keys, upward).
+local secret_words = { "secret", "passw", "token", "api_key", "apikey", "bearer", "authorization", "credential", "jwt" }
+local secret_parts = { pw = true, pwd = true, pass = true, passwd = true, key = true }
+
+-- Whether a name assigned to is a secret-sounding short name.
+local function secret_name(name)
+  for part in name:gsub("(%l)(%u)", "%1_%2"):lower():gmatch("[^_]+") do
+    if secret_parts[part] then return true end
+  end
+  return false
+end
+
 --- Whether a chunk looks like it sets or shows a secret, so it must not be
 --- written to the history file: a secret-sounding name with an assignment or
---- a string, or a string literal as long as a client secret (ids, at 32
---- characters, are shorter).
+--- a string; a string assigned to a name like pw, pass or key; a JWT
+--- (eyJ..., three base64url parts); or a string literal as long as a client
+--- secret (ids, at 32 characters, are shorter).
 ---@param chunk string
 function M.looks_secret(chunk)
   local lower = chunk:lower()
-  for _, word in ipairs({ "secret", "passw", "token", "api_key", "apikey", "bearer", "authorization", "credential" }) do
+  for _, word in ipairs(secret_words) do
     if lower:find(word, 1, true) and (chunk:find("=", 1, true) or chunk:find("[\"'%[]")) then return true end
   end
+  for name in chunk:gmatch("([%a_][%w_]*)%s*=%s*[\"'%[]") do
+    if secret_name(name) then return true end
+  end
+  if chunk:find("eyJ[%w_%-]+%.[%w_%-]+%.") then return true end
   for s in chunk:gmatch("[\"']([%w+/=_%-]+)[\"']") do
     if #s >= 40 and s:find("%d") and s:find("%a") then return true end
   end
@@ -237,24 +297,35 @@ local function help_table(x)
   return best
 end
 
+-- What help "topic" prints.
+local topics = { filters = listing.filters }
+
 local general_help = [[
 Type Lua; an expression prints its value (also "=expr"). An incomplete
 statement continues on the next line (">>").
   c                  the client, when settings were found (c = isc.client{...} otherwise)
-  help(c.roles)      the functions of the roles API; help(c.propagation), help(isc)
+  help(c.roles)      the functions of the roles API; help(c.propagation), help(c), help(isc)
+  help(listing)      what a listing offers (listing = c.roles:list()); help "filters"
   for r in c.roles:list() do print(r.name) end
   c.roles:list():collect()   every role, as a list
 Tab completes names, fields and methods (c.roles:li<TAB>). Ctrl-C stops the
 running statement or clears the line; Ctrl-D exits. History: %s]]
 
 --- The text help(x) prints: the functions of x with one line each, from its
---- module's `help` table; general help for no argument.
+--- module's `help` table; a topic's text for a string (help "filters");
+--- general help for no argument.
 ---@param x any
 ---@param given boolean whether an argument was given (help(nil) vs help())
 function M.help_text(x, given)
   if not given then return string.format(general_help, M.history_file()) end
   local t = type(x)
-  if t ~= "table" and t ~= "userdata" and t ~= "string" then
+  if t == "string" then
+    local names = {}
+    for name in pairs(topics) do names[#names + 1] = string.format("%q", name) end
+    table.sort(names)
+    return topics[x] or string.format("no help on %q; topics: %s", x, table.concat(names, ", "))
+  end
+  if t ~= "table" and t ~= "userdata" then
     return string.format("%s: no help; try help(c), help(c.roles) or help()", pretty.format(x))
   end
   local title = tostring(x)
@@ -271,13 +342,15 @@ function M.help_text(x, given)
       names[#names + 1] = k
     end
   end)
+  -- What the help table describes besides x's functions (fields, options,
+  -- behaviour) comes after them.
+  local notes = {}
   for k in pairs(described) do
-    if not names[k] then
-      names[k] = true
-      names[#names + 1] = k
-    end
+    if not names[k] then notes[#notes + 1] = k end
   end
   table.sort(names)
+  table.sort(notes)
+  table.move(notes, 1, #notes, #names + 1, names)
   local client = package.loaded["isc.client"]
   if client and getmetatable(x) == client.Client then
     for name in pairs(client.services) do

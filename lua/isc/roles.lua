@@ -1,7 +1,8 @@
 --- The Roles API (v2024, or /roles/v1 under the per-api layout) as Lua: the
 --- `c.roles` service of a client. Options are snake_case; what goes on the
 --- wire keeps ISC's names. Role tables are ISC's JSON as decoded, so a role
---- fetched, changed and sent back keeps its [] and nulls.
+--- fetched, changed and sent back keeps its []; its null members read as
+--- absent (isc.client{keep_nulls = true} keeps them as isc.null).
 local core = require "isc.core"
 local args = require "isc.args"
 local errors = require "isc.errors"
@@ -13,15 +14,15 @@ local M = {}
 
 --- One line per public function, for the REPL's help().
 M.help = {
-  list = "roles:list{filters=, sorters=, limit<=50, offset=, max=, for_subadmin=, for_segment_ids=, include_unsegmented=} -> iterator over roles",
+  list = 'roles:list{filters=, sorters=, limit<=50, offset=, max=, for_subadmin=, for_segment_ids=, include_unsegmented=, on_page=} -> listing of roles (help(listing); fields to filter on: help "filters")',
   get = "roles:get(id) -> role (an api error with status 404 when there is none)",
   create = "roles:create(role) -> the created role (name and owner required)",
   patch = "roles:patch(id, {{op=, path=, value=}, ...}) -> the updated role (JSON Patch)",
   delete = "roles:delete(id): deletes one role",
   bulk_delete = "roles:bulk_delete(ids, {settle=30}) -> task, tasks: deletes roles, 50 ids per request (an error says which were done, not sent, unknown)",
-  assigned_identities = "roles:assigned_identities(id, {filters=, sorters=, limit<=250, offset=, max=}) -> iterator over identities",
-  entitlements = "roles:entitlements(id, {filters=, sorters=, limit<=50, offset=, max=}) -> iterator over entitlements",
-  search = "roles:search{filters=, amm_key_values=, sorters=, limit<=250, ...} -> iterator over roles (POST /roles/filter)",
+  assigned_identities = "roles:assigned_identities(id, {filters=, sorters=, limit<=250, offset=, max=, on_page=}) -> listing of identities",
+  entitlements = "roles:entitlements(id, {filters=, sorters=, limit<=50, offset=, max=, on_page=}) -> listing of entitlements",
+  search = "roles:search{filters=, amm_key_values=, sorters=, limit<=250, ...} -> listing of roles (POST /roles/filter)",
   add_metadata = "roles:add_metadata(id, key, value) -> the role with the metadata value added",
   remove_metadata = "roles:remove_metadata(id, key, value): removes a metadata value from a role",
   bulk_update_metadata = "roles:bulk_update_metadata{ids=|filters=|query=, values=, operation=, replace_scope=} -> bulk job",

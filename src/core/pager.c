@@ -418,6 +418,29 @@ static int pager_count(lua_State *L)
 	return 1;
 }
 
+/* pager:peek(n) -> the listing's first n items (at most), its total | nil:
+ * one page fetched apart (as count does), so the listing keeps its place
+ * and what it holds; the REPL's preview of a listing. */
+static int pager_peek(lua_State *L)
+{
+	pager *p = check_pager(L);
+	lua_Integer want = luaL_checkinteger(L, 2), n, total;
+	luaL_argcheck(L, want >= 1, 2, "must be >= 1");
+	want = within_max(p, want < p->limit ? want : p->limit);
+	if (want == 0) {
+		lua_newtable(L);
+		lua_pushinteger(L, 0);
+		return 2;
+	}
+	if (call_fetch(L, 1, p, p->start, want, 1, &n, &total) == FAILED)
+		return lua_error(L);
+	if (total >= 0)
+		lua_pushinteger(L, within_max(p, from_start(p, total)));
+	else
+		lua_pushnil(L);
+	return 2;
+}
+
 /* pager:total() -> X-Total-Count of the listing (from its start) | nil */
 static int pager_total(lua_State *L)
 {
@@ -495,6 +518,7 @@ void isc_open_pager(lua_State *L)
 		{"pages", pager_pages},
 		{"collect", pager_collect},
 		{"count", pager_count},
+		{"peek", pager_peek},
 		{"total", pager_total},
 		{"read", pager_read},
 		{"close", pager_close},
