@@ -6,9 +6,11 @@ LUA     ?= lua5.4
 
 PKGS    := lua5.4 libcurl libedit
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# LUA_INCDIR: Lua's headers, when not where pkg-config says (luarocks passes it).
 OPT     ?= -O2 -g
 CFLAGS  += $(OPT) -std=c11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE \
-           -DISCLUA_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -Isrc/core -Isrc/sim -Isrc/host $(SANITIZE)
+           -DISCLUA_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
+           -Isrc/core -Isrc/sim -Isrc/host $(SANITIZE)
 LDFLAGS += $(SANITIZE)
 HOST_LIBS := -llua5.4 -lcurl -ledit -lpthread -lm
 # The shared module takes Lua's symbols from whichever interpreter loads it.
@@ -24,20 +26,36 @@ HOST_OBJ := $(HOST_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/embedded.o
 HEADERS  := $(wildcard src/*/*.h)
 
 PREFIX  ?= /usr/local
-LUA_SHARE := $(PREFIX)/share/lua/5.4
-LUA_LIB   := $(PREFIX)/lib/lua/5.4
+LUA_SHARE ?= $(PREFIX)/share/lua/5.4
+LUA_LIB   ?= $(PREFIX)/lib/lua/5.4
+MAN1      := $(PREFIX)/share/man/man1
+BASH_COMPLETIONS := $(PREFIX)/share/bash-completion/completions
+# The directories install may have made, deepest first: uninstall removes
+# those it leaves empty.
+INSTALL_DIRS := $(LUA_LIB)/isc/sim $(LUA_LIB)/isc $(LUA_LIB) $(PREFIX)/lib/lua $(PREFIX)/lib \
+  $(LUA_SHARE)/isc/sim $(LUA_SHARE)/isc $(LUA_SHARE) $(PREFIX)/share/lua $(MAN1) $(PREFIX)/share/man \
+  $(BASH_COMPLETIONS) $(PREFIX)/share/bash-completion $(PREFIX)/share $(PREFIX)/bin
 
-.PHONY: all bootstrap demo test asan fuzz fuzz-targets bench valgrind install clean
-all: $(BUILD)/isclua $(BUILD)/isc/core.so $(BUILD)/isc/sim/server.so
+# What --version says of the build: the day, and the commit when built from git.
+BUILD_INFO := built $(shell date -u +%Y-%m-%d)$(shell git describe --tags --always --dirty 2>/dev/null | sed 's/^/ from git /')
+
+# BOOTSTRAP= (empty) builds with whatever is installed, as luarocks does.
+BOOTSTRAP ?= bootstrap
+
+.PHONY: all modules bootstrap demo test asan fuzz fuzz-targets bench valgrind install install-modules uninstall clean
+all: $(BUILD)/isclua modules
+modules: $(BUILD)/isc/core.so $(BUILD)/isc/sim/server.so
 
 bootstrap:
 	@scripts/bootstrap
 
-$(BUILD)/obj/%.o: src/%.c $(HEADERS) | bootstrap
+$(BUILD)/obj/%.o: src/%.c $(HEADERS) | $(BOOTSTRAP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC) | bootstrap
+$(BUILD)/obj/core/core.o: CFLAGS += -DISCLUA_BUILD='"$(BUILD_INFO)"'
+
+$(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC) | $(BOOTSTRAP)
 	@mkdir -p $(@D)
 	$(LUA) scripts/embed.lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
@@ -99,11 +117,23 @@ bench: bootstrap all
 
 # The binary carries its Lua sources; the module and its Lua files are for
 # other Lua 5.4 programs (stock lua5.4 finds them on its default paths).
-install: all
+install: all install-modules
 	install -D -m 755 $(BUILD)/isclua $(DESTDIR)$(PREFIX)/bin/isclua
+	install -D -m 644 man/isclua.1 $(DESTDIR)$(MAN1)/isclua.1
+	install -D -m 644 completion/isclua.bash $(DESTDIR)$(BASH_COMPLETIONS)/isclua
+
+# The module alone, for a stock Lua 5.4 (the rockspec's install step).
+install-modules: modules
 	install -D -m 644 $(BUILD)/isc/core.so $(DESTDIR)$(LUA_LIB)/isc/core.so
 	install -D -m 644 $(BUILD)/isc/sim/server.so $(DESTDIR)$(LUA_LIB)/isc/sim/server.so
 	cd lua && find isc -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(LUA_SHARE)/{} \;
 
+# Removes what install put, and the directories it leaves empty. The isc
+# directories of the module paths are isclua's alone.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/isclua $(DESTDIR)$(MAN1)/isclua.1 $(DESTDIR)$(BASH_COMPLETIONS)/isclua
+	rm -rf $(DESTDIR)$(LUA_LIB)/isc $(DESTDIR)$(LUA_SHARE)/isc
+	for d in $(INSTALL_DIRS); do [ ! -d "$(DESTDIR)$$d" ] || rmdir --ignore-fail-on-non-empty "$(DESTDIR)$$d"; done
+
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-rock

@@ -57,7 +57,7 @@ describe("isclua", function()
     assert.matches("exit codes:", out)
     code, out = H.isclua({ "--version" })
     assert.equal(0, code)
-    assert.matches("^isclua %d+%.%d+%.%d+ %(Lua 5%.4%)\n$", out)
+    assert.matches("^isclua %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libcurl %d+%.%d+%.%d+%)\nbuilt [^\n]+, [^\n]+\n$", out)
   end)
 
   it("exits 2 on a usage error, saying what was wrong", function()
@@ -120,9 +120,84 @@ describe("isclua", function()
     assert.equal("30\tthe embedded simulator (--sim)\n", out)
   end)
 
+  it("prints the libcurl it runs with in --version", function()
+    local _, curl = H.sh("curl --version")
+    local _, out = H.isclua({ "--version" })
+    assert.equal(curl:match("libcurl/([%d.]+)"), out:match("libcurl ([%d.]+)"))
+  end)
+
   it("is a module that a stock lua5.4 can require", function()
     local code, out = H.sh(H.stock_lua() .. " -e \"local isc = require 'isc'; print(isc.version, require('isc.core').version)\"")
     assert.equal(0, code)
     assert.matches("^%d+%.%d+%.%d+\t%d+%.%d+%.%d+\n$", out)
+  end)
+
+  describe("as lua(1)", function()
+    -- Runs the same arguments through isclua and the stock lua5.4; returns
+    -- both results, {code, out, err}, the program's name taken out of err.
+    local function both(argv, opts)
+      local words = {}
+      for _, a in ipairs(argv) do words[#words + 1] = H.shell_quote(a) end
+      local c1, o1, e1 = H.isclua(argv, opts)
+      local c2, o2, e2 = H.sh("lua5.4 " .. table.concat(words, " "), opts)
+      return { c1, o1, (e1:gsub("^isclua: ", "")) }, { c2, o2, (e2:gsub("^lua5%.4: ", "")) }
+    end
+
+    -- Asserts that isclua does what lua5.4 does with argv, and that this is
+    -- expected: {exit code, stdout, stderr}.
+    local function like_lua(argv, expected, opts)
+      local mine, stock = both(argv, opts)
+      assert.same(stock, mine)
+      assert.same(expected, mine)
+    end
+
+    it("requires -l G=NAME into the global G, and -lNAME into NAME", function()
+      like_lua({ "-l", "s=string", "-lutf8", "-e", "print(s == string, utf8.char(72))" }, { 0, "true\tH\n", "" })
+    end)
+
+    it("takes -e's statement in the same word", function()
+      like_lua({ "-eprint(6 * 7)" }, { 0, "42\n", "" })
+    end)
+
+    it("turns warnings on with -W, where it stands among -e", function()
+      like_lua({ "-e", "warn('before')", "-W", "-e", "warn('after')" }, { 0, "", "Lua warning: after\n" })
+    end)
+
+    it("runs LUA_INIT_5_4 before -e and the script, in preference to LUA_INIT", function()
+      local env = { LUA_INIT_5_4 = "greeting = 'from init'", LUA_INIT = "error('not this one')" }
+      like_lua({ "-e", "print(greeting)" }, { 0, "from init\n", "" }, { env = env })
+    end)
+
+    it("runs the file LUA_INIT names after an @, and stops when it fails", function()
+      local init = script("print('init file')")
+      like_lua({ "-e", "print('after')" }, { 0, "init file\nafter\n", "" }, { env = { LUA_INIT = "@" .. init } })
+      local mine, stock = both({ "-e", "print('not reached')" }, { env = { LUA_INIT = "error('bad init', 0)" } })
+      assert.same({ 1, "" }, { mine[1], mine[2] })
+      assert.same({ stock[1], stock[2] }, { mine[1], mine[2] })
+      assert.matches("^bad init\n", mine[3])
+    end)
+
+    it("ignores LUA_INIT, LUA_PATH and LUA_CPATH with -E, but not SAIL_* settings", function()
+      local env = { LUA_INIT = "error('not run')", LUA_PATH_5_4 = "/nowhere/?.lua", LUA_CPATH_5_4 = "/nowhere/?.so" }
+      local argv = { "-E", "-e", "print(package.path == package.path:gsub('/nowhere', ''), package.cpath:find('/nowhere') == nil)" }
+      like_lua(argv, { 0, "true\ttrue\n", "" }, { env = env })
+      local code, out = H.isclua({ "-E", "-e", "print(package.path)" }, { env = env })
+      local _, default = H.sh("lua5.4 -E -e 'print(package.path)'")
+      assert.same({ 0, default }, { code, out })
+
+      code, out = H.isclua({ "-E", "-e", "print(require('isc').client().base_url)" },
+        { env = { SAIL_BASE_URL = "http://127.0.0.1:9", SAIL_CLIENT_ID = "a", SAIL_CLIENT_SECRET = "b" } })
+      assert.same({ 0, "http://127.0.0.1:9\n" }, { code, out })
+    end)
+
+    it("reads LUA_PATH without -E, putting the default path at ;;", function()
+      local dir = H.tmpdir()
+      H.write(dir .. "/greeter.lua", "return { hello = 'hi from LUA_PATH' }")
+      local env = { LUA_PATH_5_4 = dir .. "/?.lua;;" }
+      like_lua({ "-l", "greeter", "-e", "print(greeter.hello, package.path:find(';;') == nil)" },
+        { 0, "hi from LUA_PATH\ttrue\n", "" }, { env = env })
+      os.remove(dir .. "/greeter.lua")
+      os.remove(dir)
+    end)
   end)
 end)

@@ -32,7 +32,12 @@ options:
   -e STAT         execute the Lua statement STAT
   -i              enter interactive mode after running the script
   -l NAME         require library NAME into global NAME
-  -v              trace every HTTP request on stderr (secrets masked)
+  -l G=NAME       require library NAME into global G
+  -v              trace every HTTP request on stderr (secrets masked);
+                  unlike lua(1), which prints its version
+  -E              ignore LUA_INIT, LUA_PATH and LUA_CPATH (not the SAIL_*
+                  and ISCLUA_* settings)
+  -W              turn warnings on
   -               read the script from stdin
   --              stop handling options
   --profile NAME  use the named profile of the isclua config file
@@ -150,6 +155,26 @@ local function run_chunk(chunk, err, ...)
   return M.protected(chunk, ...)
 end
 
+-- lua(1)'s LUA_INIT_5_4 (or LUA_INIT): a chunk run before everything else,
+-- or with a leading @ the file to run. Returns true or false, exit code.
+local function run_lua_init()
+  local name = "LUA_INIT_5_4"
+  local init = os.getenv(name)
+  if not init then
+    name = "LUA_INIT"
+    init = os.getenv(name)
+  end
+  if not init then return true end
+  if init:sub(1, 1) == "@" then return run_chunk(loadfile(init:sub(2))) end
+  return run_chunk(load(init, "=" .. name))
+end
+
+-- -l NAME or -l G=NAME: require(NAME) into the global G (NAME by default).
+local function require_into_global(spec)
+  local global, name = spec:match("^([^=]*)=(.*)$")
+  _G[global or spec] = require(name or spec)
+end
+
 -- Loads and runs a script file ("-" or nil: stdin) with its arguments.
 local function run_script(path, ...)
   local chunk, err
@@ -231,10 +256,19 @@ local function parse(argv)
       break
     elseif a == "-" or a:sub(1, 1) ~= "-" then
       break
-    elseif a == "-e" or a == "-l" then
-      if not argv[i + 1] then return nil, "'" .. a .. "' needs an argument" end
-      plan.exec[#plan.exec + 1] = { a, argv[i + 1] }
-      i = i + 1
+    elseif a:match("^%-[el]") then
+      -- the statement or library may follow in the same word, as with lua(1)
+      local value = a:sub(3)
+      if value == "" then
+        value = argv[i + 1]
+        if not value then return nil, "'" .. a .. "' needs an argument" end
+        i = i + 1
+      end
+      plan.exec[#plan.exec + 1] = { a:sub(1, 2), value }
+    elseif a == "-W" then
+      plan.exec[#plan.exec + 1] = { a }
+    elseif a == "-E" then
+      plan.ignore_env = true
     elseif a == "-i" then
       plan.interactive = true
     elseif a == "-v" then
@@ -283,12 +317,18 @@ local function run_plan(plan, argv)
     if not s then return usage_error("--sim: " .. tostring(serr)) end
   end
 
+  if not plan.ignore_env then
+    local ok, code = run_lua_init()
+    if not ok then return code end
+  end
   for _, e in ipairs(plan.exec) do
-    local ok, code
+    local ok, code = true, nil
     if e[1] == "-e" then
       ok, code = run_chunk(load(e[2], "=(command line)"))
+    elseif e[1] == "-l" then
+      ok, code = M.protected(require_into_global, e[2])
     else
-      ok, code = M.protected(function() _G[e[2]] = require(e[2]) end)
+      warn("@on")
     end
     if not ok then return code end
   end
@@ -321,9 +361,11 @@ function M.main(argv)
     return 0
   end
   if plan.version then
-    io.stdout:write("isclua ", require("isc").version, " (", _VERSION, ")\n")
+    io.stdout:write(string.format("isclua %s (%s, libcurl %s)\n%s\n",
+      core.version, core.lua_release, core.curl_version(), core.build))
     return 0
   end
+  if plan.ignore_env then require("isc.host").ignore_env() end
   config.process.verbose = plan.verbose or false
   config.process.profile = plan.profile
   config.process.dry_run = plan.dry_run or false

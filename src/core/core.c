@@ -44,6 +44,19 @@ static int error_tostring(lua_State *L)
 	return 1;
 }
 
+/* How this module was built, for --version: the compiler, and the date and
+ * `git describe` the Makefile passes (ISCLUA_BUILD). */
+#if defined(__clang__)
+#define ISCLUA_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define ISCLUA_COMPILER "gcc " __VERSION__
+#else
+#define ISCLUA_COMPILER "an unknown compiler"
+#endif
+#ifndef ISCLUA_BUILD
+#define ISCLUA_BUILD "built on an unknown date"
+#endif
+
 int luaopen_isc_core(lua_State *L)
 {
 	if (luaL_newmetatable(L, ISC_ERROR_MT)) {
@@ -58,6 +71,10 @@ int luaopen_isc_core(lua_State *L)
 	lua_remove(L, -2);
 	lua_pushstring(L, ISCLUA_VERSION);
 	lua_setfield(L, -2, "version");
+	lua_pushstring(L, ISCLUA_BUILD ", " ISCLUA_COMPILER);
+	lua_setfield(L, -2, "build");
+	lua_pushstring(L, LUA_RELEASE); /* the headers built against: 5.4.x */
+	lua_setfield(L, -2, "lua_release");
 	isc_open_sys(L);
 	isc_open_json(L);
 	isc_open_http(L);

@@ -412,6 +412,14 @@ static int http_tostring(lua_State *L)
 	return 1;
 }
 
+/* core.curl_version() -> "8.1.2": the libcurl isclua runs with (for --version). */
+static int http_curl_version(lua_State *L)
+{
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+	lua_pushstring(L, info && info->version ? info->version : "unknown");
+	return 1;
+}
+
 /* libcurl's process-wide set-up; a failure shows when a handle is made. */
 static void init_curl(void)
 {
@@ -442,4 +450,6 @@ void isc_open_http(lua_State *L)
 	lua_pop(L, 1);
 	lua_pushcfunction(L, http_new);
 	lua_setfield(L, -2, "http_new");
+	lua_pushcfunction(L, http_curl_version);
+	lua_setfield(L, -2, "curl_version");
 }

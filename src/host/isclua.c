@@ -60,8 +60,22 @@ static int embedded_searcher(lua_State *L)
 	return 1;
 }
 
-/* Makes require find isc.core, isc.sim.server and the embedded Lua sources. ISCLUA_LUA_DIR
- * (development) puts a working tree's lua/ first, so no rebuild is needed. */
+/* Puts ISCLUA_LUA_DIR (development) first on the package.path of the
+ * package table on top of the stack, so a working tree's lua/ is run
+ * without a rebuild. Returns whether it is set. */
+static int prefix_dev_path(lua_State *L)
+{
+	const char *dev = getenv("ISCLUA_LUA_DIR");
+	if (!dev || !*dev)
+		return 0;
+	lua_getfield(L, -1, "path");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dev, dev, lua_tostring(L, -1));
+	lua_setfield(L, -3, "path");
+	lua_pop(L, 1);
+	return 1;
+}
+
+/* Makes require find isc.core, isc.sim.server and the embedded Lua sources. */
 static void install_modules(lua_State *L)
 {
 	lua_getglobal(L, "package");
@@ -72,17 +86,11 @@ static void install_modules(lua_State *L)
 	lua_setfield(L, -2, "isc.sim.server");
 	lua_pop(L, 1);
 
-	const char *dev = getenv("ISCLUA_LUA_DIR");
-	if (dev && *dev) {
-		lua_getfield(L, -1, "path");
-		lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", dev, dev, lua_tostring(L, -1));
-		lua_setfield(L, -3, "path");
-		lua_pop(L, 1);
-	}
+	int dev = prefix_dev_path(L);
 	/* After preload (and the dev path), before the user's package.path, so
 	 * no stray isc.lua on LUA_PATH shadows the built-in module. */
 	lua_getfield(L, -1, "searchers");
-	int pos = dev && *dev ? 3 : 2;
+	int pos = dev ? 3 : 2;
 	for (lua_Integer i = (lua_Integer)luaL_len(L, -1); i >= pos; i--) {
 		lua_geti(L, -1, i);
 		lua_seti(L, -2, i + 1);
@@ -90,6 +98,52 @@ static void install_modules(lua_State *L)
 	lua_pushcfunction(L, embedded_searcher);
 	lua_seti(L, -2, pos);
 	lua_pop(L, 2);
+}
+
+/* Opens the package library in a state of its own told to ignore the
+ * environment, and returns its path and cpath. */
+static int noenv_paths(lua_State *L)
+{
+	lua_pushboolean(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+	luaL_requiref(L, LUA_LOADLIBNAME, luaopen_package, 0);
+	lua_getfield(L, -1, "path");
+	lua_getfield(L, -2, "cpath");
+	return 2;
+}
+
+/* isc.host.ignore_env(): lua(1)'s -E, after the fact. package.path and
+ * cpath go back to liblua's defaults, as LUA_PATH and LUA_CPATH had never
+ * been set (ISCLUA_LUA_DIR, isclua's own, stays first). */
+static int host_ignore_env(lua_State *L)
+{
+	lua_State *fresh = luaL_newstate();
+	if (!fresh)
+		return luaL_error(L, "cannot create a Lua state: out of memory");
+	lua_pushcfunction(fresh, noenv_paths);
+	if (lua_pcall(fresh, 0, 2, 0) != LUA_OK) {
+		lua_close(fresh);
+		return luaL_error(L, "cannot find Lua's default module paths");
+	}
+	lua_getglobal(L, "package");
+	lua_pushstring(L, lua_tostring(fresh, -2));
+	lua_setfield(L, -2, "path");
+	lua_pushstring(L, lua_tostring(fresh, -1));
+	lua_setfield(L, -2, "cpath");
+	lua_close(fresh);
+	prefix_dev_path(L);
+	lua_pushboolean(L, 1);
+	lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+	return 0;
+}
+
+/* package.preload["isc.host"]: what only the isclua host can do. */
+static int open_host(lua_State *L)
+{
+	lua_newtable(L);
+	lua_pushcfunction(L, host_ignore_env);
+	lua_setfield(L, -2, "ignore_env");
+	return 1;
 }
 
 /* Runs the whole program inside lua_pcall; returns the exit code. */
@@ -104,6 +158,8 @@ static int pmain(lua_State *L)
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
 	lua_pushcfunction(L, isc_open_lineedit);
 	lua_setfield(L, -2, "isc.lineedit");
+	lua_pushcfunction(L, open_host);
+	lua_setfield(L, -2, "isc.host");
 	lua_pop(L, 1);
 	isc_signals_install(arm_stop_hook);
 
