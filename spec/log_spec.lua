@@ -77,6 +77,15 @@ describe("isc.log", function()
       core.json_decode(line).fields)
   end)
 
+  it("tells a secret by the words of a field's name, so a role's fields stay readable", function()
+    for _, name in ipairs { "client_secret", "clientSecret", "accessToken", "Authorization", "X-Api-Key", "apiKey" } do
+      assert.is_true(log.looks_secret(name), name)
+    end
+    for _, name in ipairs { "reauthorizationRequired", "tokenizer", "secretary", "name" } do
+      assert.is_false(log.looks_secret(name), name)
+    end
+  end)
+
   it("writes values JSON cannot hold as their text", function()
     log.configure { format = "json", file = file }
     log.info("odd fields", { fn = print, nested = { co = coroutine.create(print) }, mixed = { 10, 20, note = "x" },

@@ -141,16 +141,6 @@ end
 local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
   Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
 
--- Seconds since the epoch of a UTC calendar time (days-from-civil).
-local function utc_epoch(y, m, d, h, mi, s)
-  if m <= 2 then y = y - 1 end
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return ((era * 146097 + doe - 719468) * 24 + h) * 3600 + mi * 60 + s
-end
-
 --- Seconds to wait from a Retry-After value: delta-seconds, or an HTTP date
 --- taken as its distance from now. nil when absent or unreadable.
 function M.retry_after(value, now)
@@ -161,7 +151,7 @@ function M.retry_after(value, now)
   if digits then return math.min(tonumber(digits), 0x7fffffff) end
   local d, mon, y, h, mi, s = value:match("^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
   if not (d and months[mon]) then return nil end
-  local t = utc_epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(s))
+  local t = require("isc.time").epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(s))
   return math.max(0, t - (now or os.time()))
 end
 

@@ -6,7 +6,7 @@
 local core = require "isc.core"
 local errors = require "isc.errors"
 local log = require "isc.log"
-local iso = require "isc.sim.clock" -- the ISO-8601 conversions ISC's dates use
+local time = require "isc.time"
 
 local M = {}
 
@@ -63,7 +63,7 @@ end
 -- Numbers a line, stamps it with the client's clock and appends it; returns its number.
 function Journal:_write(client, line)
   self.seq = self.seq + 1
-  line.run, line.seq, line.time = self.run, self.seq, iso.iso(client._clock(), true)
+  line.run, line.seq, line.time = self.run, self.seq, time.iso(client._clock(), true)
   for k, v in pairs(self.mark) do line[k] = v end
   self:_put(core.json_encode(line, { sort_keys = true }))
   return self.seq

@@ -4,6 +4,7 @@
 --- JSON lines (--log-format json) are one object each, with timestamp,
 --- level, message and fields. Fields whose name looks secret are masked.
 local core = require "isc.core"
+local time = require "isc.time"
 local args = require "isc.args"
 
 local M = {}
@@ -59,15 +60,20 @@ end
 
 local array_mt = getmetatable(core.json_array({}))
 
-local secret_names = { "secret", "password", "passwd", "token", "authorization", "api_key", "apikey" }
+-- The words of a field name that say it holds a secret.
+local secret_words = { secret = true, password = true, passwd = true, token = true, authorization = true,
+  apikey = true, credential = true, credentials = true }
 
---- Whether a field of that name may hold a secret (its value is masked).
+--- Whether a field of that name may hold a secret (its value is masked):
+--- one of its words (client_secret, accessToken, X-Api-Key) is a secret's,
+--- so that a role's reauthorizationRequired is not taken for one.
 ---@param name any
 ---@return boolean
 local function looks_secret(name)
-  name = tostring(name):lower()
-  for _, s in ipairs(secret_names) do
-    if name:find(s, 1, true) then return true end
+  local words = {}
+  for w in tostring(name):gsub("(%l)(%u)", "%1 %2"):lower():gmatch("%w+") do words[#words + 1] = w end
+  for i, w in ipairs(words) do
+    if secret_words[w] or (w == "api" and words[i + 1] == "key") then return true end
   end
   return false
 end
@@ -97,10 +103,6 @@ local function plain(v, depth, seen)
   return out
 end
 
-local function timestamp(t)
-  local s = math.floor(t)
-  return os.date("!%Y-%m-%dT%H:%M:%S", s) .. string.format(".%03dZ", math.floor((t - s) * 1000))
-end
 
 -- key=value for a text line: bare words stay bare, other text is quoted.
 local function text_value(v)
@@ -112,11 +114,11 @@ end
 local function format_line(level, message, fields, now)
   if settings.format == "json" then
     return string.format('{"timestamp":%s,"level":%s,"message":%s,"fields":%s}',
-      core.json_encode(timestamp(now)), core.json_encode(level), core.json_encode(message),
+      core.json_encode(time.iso(now, true)), core.json_encode(level), core.json_encode(message),
       core.json_encode(fields, { sort_keys = true }))
   end
   local parts = {}
-  if settings.timestamps then parts[1] = timestamp(now) end
+  if settings.timestamps then parts[1] = time.iso(now, true) end
   parts[#parts + 1] = level .. ":"
   parts[#parts + 1] = message
   local keys = {}

@@ -327,7 +327,7 @@ function Propagation:run(opts)
   check_wait_options("propagation:run", opts)
   local started = self:start { skip_role_refresh = opts.skip_role_refresh }
   if type(started) == "table" and started.dry_run then
-    local now = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(self.client._clock()))
+    local now = require("isc.time").iso(self.client._clock())
     return { id = started.rolePropagationId, status = "COMPLETED", executionStage = "SUCCEEDED", launched = now,
       completed = now, skipRoleRefresh = opts.skip_role_refresh == true, dry_run = true }
   end

@@ -675,7 +675,7 @@ function Roles:bulk_update_metadata(opts)
   end, self.client.request, self.client, "POST",
     self:_path("access-model-metadata", "bulk-update", bulk_endpoints[chosen]), { body = body, rehearse = function()
       return { id = "dry-run", type = "ROLE", status = "CREATED",
-        created = os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(self.client._clock())) }
+        created = require("isc.time").iso(self.client._clock()) }
     end })
 end
 

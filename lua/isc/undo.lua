@@ -7,7 +7,7 @@ local config = require "isc.config"
 local errors = require "isc.errors"
 local journal = require "isc.journal"
 local roles = require "isc.roles"
-local iso = require "isc.sim.clock"
+local time = require "isc.time"
 
 local M = {}
 
@@ -262,7 +262,7 @@ function M.run(client, read, opts)
       report.dry_run_entries = report.dry_run_entries + 1
     elseif e.outcome == "failed" or e.outcome == "not_sent" then
       report.not_done = report.not_done + 1
-    elseif opts.since and (iso.parse_iso(e.time) or -math.huge) < opts.since then
+    elseif opts.since and (time.parse_iso(e.time) or -math.huge) < opts.since then
       report.older = report.older + 1
     elseif not by_action[e.action] or #journal.roles_of(e) == 0 then
       if not opts.only then
@@ -364,7 +364,7 @@ local function parse(argv)
     elseif a == "--since" then
       local v
       v, err = value(a)
-      o.since = v and iso.parse_iso(v)
+      o.since = v and time.parse_iso(v)
       if v and not o.since then err = "'--since' must be an ISO 8601 time such as 2026-08-22T10:00:00Z, got '" .. v .. "'" end
     elseif a == "--journal" or a == "--profile" then
       o[a:sub(3)], err = value(a)
