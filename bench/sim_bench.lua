@@ -23,7 +23,7 @@ local fixed do
 end
 s:stop()
 bench.report("sim_roles_page", tenant, "pages/s", { name = "fixed page, same server", value = fixed, unit = "pages/s" },
-  ">=", 0.1)
+  ">=", 0.25)
 
 local make = bench.median_ms(function() fixed_page.roles(config.roles) end, 5)
 bench.report("sim_startup_10000_roles", bench.startup_ms { module = "isc.sim.tenant", config = config }, "ms",

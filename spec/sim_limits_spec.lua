@@ -149,6 +149,29 @@ describe("the simulated tenant's limits and faults", function()
       end
     end)
 
+    it("latency_ms and jitter_ms answer every API request that much later, and are counted from the fault seed", function()
+      local core = require "isc.core"
+      api:token()
+      sim:configure { latency_ms = 150, jitter_ms = 50 }
+      local t0 = core.monotonic()
+      for _ = 1, 3 do assert.equal(200, (get())) end
+      assert.is_true(core.monotonic() - t0 >= 0.45, "three answers, each at least 150 ms late")
+      assert.equal(150, sim:config().latency_ms)
+      sim:configure { latency_ms = 0, jitter_ms = 0 }
+      local faults = require("isc.sim.faults")
+      local function draws(seed)
+        local f = faults.new { fault_seed = seed, latency_ms = 100, jitter_ms = 200 }
+        local out = {}
+        for i = 1, 5 do
+          out[i] = f:delay()
+          assert.is_true(out[i] >= 0.1 and out[i] <= 0.3)
+        end
+        return table.concat(out, " ")
+      end
+      assert.equal(draws(4), draws(4))
+      assert.is_not.equal(draws(4), draws(5))
+    end)
+
     it("slow answers normally, after slow_seconds", function()
       sim:configure { faults = "slow=1", slow_seconds = 0.05 }
       assert.equal(200, (get()))

@@ -17,7 +17,7 @@ local OPTIONS = {
   ["--client-id"] = "client_id", ["--client-secret"] = "client_secret", ["--client"] = "clients",
   ["--roles"] = "roles", ["--identities"] = "identities", ["--seed"] = "seed", ["--state"] = "state",
   ["--rate-limit"] = "rate_limit", ["--faults"] = "faults", ["--fault-seed"] = "fault_seed",
-  ["--fault-match"] = "fault_match",
+  ["--fault-match"] = "fault_match", ["--latency-ms"] = "latency_ms", ["--jitter-ms"] = "jitter_ms",
   ["--token-ttl"] = "token_ttl", ["--propagation-stage-seconds"] = "propagation_stage_seconds",
 }
 local FLAGS = { ["--log"] = "log" }
@@ -60,6 +60,8 @@ function M.usage()
     "                               (http500, http503, http429, reset: before the change is made;",
     "                               truncate, reset_after, truncate_after, http504_after: after it)",
     "  --fault-seed N               seed of the fault sequence (default " .. d("fault_seed") .. ")",
+    "  --latency-ms N               answer each API request N ms late, as a real tenant (100-300 ms)",
+    "  --jitter-ms N                and up to N ms more, drawn per request",
     "  --fault-match PATTERN        faults strike only requests whose 'METHOD /path' matches",
     "                               this Lua pattern, e.g. '^POST ' for creating calls only",
     "  --token-ttl SECONDS          access token lifetime (default " .. d("token_ttl") .. ")",

@@ -26,6 +26,8 @@ M.settings = {
   { "fault_seed", "int", 1, "seed of the fault sequence" },
   { "fault_match", "string", nil, "Lua pattern on 'METHOD /path': faults strike only the requests it matches" },
   { "slow_seconds", "seconds", 2, "delay of a 'slow' fault" },
+  { "latency_ms", "count", 0, "added to every API answer, as a real tenant's 100-300 ms (other connections go on)" },
+  { "jitter_ms", "count", 0, "up to this much more, drawn per request (from the fault seed)" },
   { "propagation_stage_seconds", "stages", 1, "duration of each running propagation stage (or a table per stage)" },
   { "propagation_enabled", "boolean", true, "initial value of the role-propagation-config switch" },
   { "role_refresh_running", "boolean", false, "a role refresh is running: start without skipRoleRefresh fails" },

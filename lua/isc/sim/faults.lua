@@ -1,6 +1,6 @@
 -- Misbehaviour on demand: seeded fault injection (error statuses,
 -- connection resets, slow and truncated responses, reproducible for a given
--- --fault-seed) and the gateway's rate limit (fixed windows per client_id and
+-- --fault-seed), a real tenant's latency, and the gateway's rate limit (fixed windows per client_id and
 -- API version, 429 with Retry-After), both on the sim clock.
 local config = require "isc.sim.config"
 local rng = require "isc.sim.rng"
@@ -28,6 +28,16 @@ function Faults:configure(cfg)
   self.limit, self.window = nil, nil
   if cfg.rate_limit then self.limit, self.window = config.parse_rate_limit(cfg.rate_limit) end
   self.windows = {}
+  self.latency, self.jitter = (cfg.latency_ms or 0) / 1000, (cfg.jitter_ms or 0) / 1000
+  self.latency_rng = rng.new(cfg.fault_seed, "latency")
+end
+
+---The delay of the next API answer, in seconds: the latency and a draw of
+---the jitter (its own sequence, so the faults drawn stay the same).
+---@return number
+function Faults:delay()
+  if self.jitter > 0 then return self.latency + self.jitter * self.latency_rng:float() end
+  return self.latency
 end
 
 ---Draws the fault (if any) for the next request: one draw per request, so
