@@ -146,6 +146,24 @@ describe("isclua undo", function()
     assert.is_true(now.enabled)
   end)
 
+  it("puts a field that was null back to null", function()
+    local keep = H.sim_client(sim, { keep_nulls = true })
+    local role = keep.roles:list({ sorters = "created", max = 1 }):collect()[1]
+    keep.roles:patch(role.id, { { op = "replace", path = "/description", value = core.null } })
+    local path = run.temp_path("null.jsonl")
+    local r = run.run({ "--journal", path, script(string.format(
+      "require('isc').client().roles:patch(%q, {{op = 'replace', path = '/description', value = 'set tonight'}})",
+      role.id)) }, env)
+    assert.equal(0, r.code, r.stderr)
+    r = undo(path)
+    assert.equal(0, r.code, r.stdout)
+    assert.equal(core.null, keep.roles:get(role.id).description)
+    -- with a replace by null, as ISC takes it, not a remove of a field ISC always sends
+    local sent = journal.read(path .. ".undo").entries[1]
+    assert.equal("PATCH", sent.method)
+    assert.equal('[{"op":"replace","path":"/description","value":null}]', core.json_encode(sent.body, { sort_keys = true }))
+  end)
+
   it("works from the journal of a run killed with SIGKILL mid-way", function()
     local before = roles_now(sim)
     local path, marker = run.temp_path("killed.jsonl"), run.temp_path("three-changes-made")

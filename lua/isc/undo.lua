@@ -152,8 +152,10 @@ function handlers.patch(u, step, id)
   end
   local ops = {}
   for i, t in ipairs(touched) do
-    ops[i] = before[t.field] == nil and { op = "remove", path = t.path }
-      or { op = "replace", path = t.path, value = before[t.field] }
+    -- ISC sends every field of a role; one missing from the before-image
+    -- was null there (the client reads null members as absent)
+    local was = before[t.field]
+    ops[i] = { op = "replace", path = t.path, value = was == nil and core.null or was }
   end
   u.client.roles:patch(id, ops)
   u:changed(id, with(role, before, names))
