@@ -12,9 +12,13 @@ CFLAGS  += $(OPT) -std=c11 -Wall -Wextra -Werror -fPIC -D_GNU_SOURCE \
            -DISCLUA_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(if $(LUA_INCDIR),-I$(LUA_INCDIR)) \
            -Isrc/core -Isrc/sim -Isrc/host $(SANITIZE)
 LDFLAGS += $(SANITIZE)
-HOST_LIBS := -llua5.4 -lcurl -ledit -lpthread -lm
+# Neither libcurl nor libedit is linked: curl_api.c and lineedit.c open them
+# with dlopen (in glibc's libc since 2.34, so no -ldl) when a request or the
+# prompt first needs them, sparing every other start-up their loading
+# (libcurl alone brings thirty-odd libraries). PKGS keeps them for headers.
+HOST_LIBS := -llua5.4 -lpthread -lm
 # The shared module takes Lua's symbols from whichever interpreter loads it.
-MOD_LIBS  := -lcurl -lpthread -lm
+MOD_LIBS  := -lpthread -lm
 
 CORE_SRC := $(sort $(wildcard src/core/*.c))
 SIM_SRC  := $(sort $(wildcard src/sim/*.c))
@@ -57,7 +61,7 @@ $(BUILD)/obj/core/core.o: CFLAGS += -DISCLUA_BUILD='"$(BUILD_INFO)"'
 
 $(BUILD)/embedded.c: scripts/embed.lua $(LUA_SRC) | $(BOOTSTRAP)
 	@mkdir -p $(@D)
-	$(LUA) scripts/embed.lua $(LUA_SRC) > $@.tmp && mv $@.tmp $@
+	$(LUA) scripts/embed.lua "$$($(LUA) -v)" $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/embedded.o: $(BUILD)/embedded.c
 	@mkdir -p $(@D)
@@ -113,6 +117,7 @@ valgrind: bootstrap all
 	@scripts/valgrind-check $(BUILD)
 
 bench: bootstrap all
+	@scripts/bootstrap bench
 	@scripts/bench $(BUILD)
 
 # The binary carries its Lua sources; the module and its Lua files are for

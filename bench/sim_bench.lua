@@ -2,8 +2,10 @@
 -- against the server loop serving a fixed page of 50 such roles in the same
 -- run: the tenant's own work (filtering, paging, encoding) must leave it a
 -- good share of the loop's speed, so that it never dominates the client's
--- benchmarks. Its start-up with 10,000 roles, against making 10,000 such
--- roles as Lua tables.
+-- benchmarks. The aim is 0.3x what nginx would serve of the same page; nginx
+-- is not among the build's packages, and the server loop alone (faster
+-- than a general web server at one fixed page) stands in for it. Its
+-- start-up with 10,000 roles, against making 10,000 such roles as Lua tables.
 local bench = require "benchlib"
 local fixed_page = require "fixed_page"
 local sim = require "isc.sim"
@@ -23,7 +25,7 @@ local fixed do
 end
 s:stop()
 bench.report("sim_roles_page", tenant, "pages/s", { name = "fixed page, same server", value = fixed, unit = "pages/s" },
-  ">=", 0.25)
+  ">=", 0.3)
 
 local make = bench.median_ms(function() fixed_page.roles(config.roles) end, 5)
 bench.report("sim_startup_10000_roles", bench.startup_ms { module = "isc.sim.tenant", config = config }, "ms",

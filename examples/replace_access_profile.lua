@@ -43,8 +43,8 @@ end
 
 -- Each patch first tests that the old profile is still where it was read,
 -- so a role someone changed meanwhile is left alone rather than damaged.
-local failed = 0
-for _, t in ipairs(targets) do
+-- Eight at a time: on a real tenant each waits 100-300 ms for its answer.
+local results, failures = c:each(targets, function(t)
   local where = "/accessProfiles/" .. t.at
   local ops = { { op = "test", path = where .. "/id", value = old.id } }
   if t.has_new then
@@ -52,10 +52,14 @@ for _, t in ipairs(targets) do
   else
     ops[2] = { op = "replace", path = where, value = { type = "ACCESS_PROFILE", id = new.id } }
   end
-  local ok, err = pcall(c.roles.patch, c.roles, t.role.id, ops)
-  print(string.format("%-40s %s", t.role.name, ok and "changed" or "NOT changed: " .. tostring(err)))
-  if not ok then failed = failed + 1 end
+  c.roles:patch(t.role.id, ops)
+  return true
+end, { concurrency = 8 })
+local failed = #failures
+for i, t in ipairs(targets) do
+  print(string.format("%-40s %s", t.role.name, results[i] and "changed" or "NOT changed"))
 end
+for _, f in ipairs(failures) do print(string.format("%s: %s", f.item.role.name, tostring(f.error))) end
 print(string.format("%d roles granted %q; %d now grant %q instead", #targets, old.name, #targets - failed, new.name))
 -- No role changed: there is nothing to propagate.
 if #targets == failed then os.exit(failed > 0 and 1 or 0) end

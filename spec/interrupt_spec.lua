@@ -128,6 +128,54 @@ describe("a stopped script run", function()
   end)
 end)
 
+describe("a stopped c:each", function()
+  local sim
+  -- Answers that take 300 ms, so that the stop lands while changes are in flight.
+  H.shared_sim({ roles = 40, seed = 12, rate_limit = false, latency_ms = 300 }, function(s) sim = s end,
+    { lazy = true })
+
+  it("cancels every task: nothing is sent after Ctrl-C, and the run ends with 130", function()
+    local path = script([[
+      local c = require("isc").client()
+      local ids = {}
+      for role in c.roles:list { sorters = "name" } do ids[#ids + 1] = role.id end
+      c:each(ids, function(id, i)
+        if i == 8 then print("looping") end -- four done, four more on their way
+        c.roles:patch(id, { { op = "replace", path = "/description", value = "stopped" } })
+      end, { concurrency = 4 })
+      print("finished")
+    ]])
+    local code, shown = stop({ path }, 2, run.tenant_env(sim))
+    assert.equal(130, code)
+    assert.matches("isclua: interrupted by SIGINT", shown)
+    assert.is_nil(shown:find("finished", 1, true))
+    local patched = H.hits(sim, "PATCH /v2024/roles/{id}")
+    assert.is_true(patched >= 4 and patched <= 8, "patches sent: " .. patched)
+  end)
+
+  it("at the prompt, leaves no task behind to go on with the next command", function()
+    local before = H.hits(sim, "PATCH /v2024/roles/{id}")
+    local p = pty.isclua({ "-i" }, run.tenant_env(sim))
+    assert(p:expect("\n> "), "no prompt")
+    p:send("c = isc.client() ids = {} for r in c.roles:list() do ids[#ids + 1] = r.id end "
+      .. "c:each(ids, function(id, i) if i == 8 then print('loop' .. 'ing') end "
+      .. "c.roles:patch(id, { { op = 'add', path = '/description', value = 'prompt' } }) end, { concurrency = 4 })\r")
+    assert(p:expect("looping"))
+    p:send("\3")
+    assert(p:expect("\n> "))
+    -- what was on its way when the stop came may still reach the tenant;
+    -- after that, a second of the loop running sends nothing more
+    p:send("isc.sleep(0.5) print('tasks', require('isc.loop').live())\r")
+    assert.matches("tasks\t0\r\n", assert(p:expect("\n> ")))
+    local after_stop = H.hits(sim, "PATCH /v2024/roles/{id}")
+    p:send("isc.sleep(1) print('slept')\r")
+    assert(p:expect("slept"))
+    assert.equal(after_stop, H.hits(sim, "PATCH /v2024/roles/{id}"))
+    assert.is_true(after_stop - before <= 8, "patches sent: " .. after_stop - before)
+    p:close()
+  end)
+end)
+
 describe("Ctrl-C at the prompt", function()
   it("stops only the call it lands in, after a script run held stops; the next calls work", function()
     -- -i: the -e chunk is a script run, the prompt follows it.

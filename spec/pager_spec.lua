@@ -18,8 +18,8 @@ local function endpoint(n, opts)
   opts = opts or {}
   local e = { calls = {}, items = range(1, n), failures = {} }
   function e.fail_once(offset, err) e.failures[offset] = err end
-  function e.fetch(offset, limit, want_total)
-    e.calls[#e.calls + 1] = { offset = offset, limit = limit, count = want_total }
+  function e.fetch(offset, limit, want_total, probe)
+    e.calls[#e.calls + 1] = { offset = offset, limit = limit, count = want_total, probe = probe }
     if opts.fail_at and offset >= opts.fail_at then
       error(setmetatable({ kind = "api", status = 400,
         message = opts.fail_message or "Specified offset is invalid." }, core.error_mt), 0)
@@ -63,6 +63,34 @@ local function numbers(items)
 end
 
 describe("the pager", function()
+  it("tells its fetcher which calls are count's and peek's looks, not its own reading", function()
+    local e = endpoint(120)
+    local p = core.pager { fetch = e.fetch, limit = 50 }
+    p:peek(3)
+    p:count()
+    p()
+    local probes = {}
+    for i, call in ipairs(e.calls) do probes[i] = call.probe end
+    assert.same({ true, true, false }, probes)
+  end)
+
+  it("leaves the total unasked on the first page with count_first = false, and ends at a short page", function()
+    local e = endpoint(120)
+    assert.same(range(1, 120), walk(core.pager { fetch = e.fetch, limit = 50, count_first = false }))
+    assert.same({ false, false, false }, { e.calls[1].count, e.calls[2].count, e.calls[3].count })
+  end)
+
+  it("calls on_close once, when the listing is closed", function()
+    local e, closed = endpoint(120), 0
+    local p = core.pager { fetch = e.fetch, limit = 50, on_close = function() closed = closed + 1 end }
+    for item in p, nil, nil, p do -- as c:paginate returns it: the pager closes the for
+      if item.n == 10 then break end
+    end
+    assert.equal(1, closed)
+    p:close()
+    assert.equal(1, closed)
+  end)
+
   it("walks every item once, in order, across pages", function()
     local e = endpoint(123)
     assert.same(range(1, 123), walk(core.pager { fetch = e.fetch, limit = 50 }))

@@ -5,6 +5,8 @@ local core = require "isc.core"
 local args = require "isc.args"
 local config = require "isc.config"
 local errors = require "isc.errors"
+local loop = require "isc.loop"
+local ratelimit = require "isc.ratelimit"
 
 local M = {}
 
@@ -14,9 +16,10 @@ M.Client = Client
 --- One line per public function, for the REPL's help(c).
 M.help = {
   request = "c:request(method, path, {query=, body=, headers=, experimental=}) -> body, status, headers (any endpoint)",
-  paginate = "c:paginate(path, {filters=, sorters=, limit=, offset=, max=, on_page=, max_limit=, ...}) -> listing of any offset/limit endpoint",
+  paginate = "c:paginate(path, {filters=, sorters=, limit=, offset=, max=, on_page=, max_limit=, concurrency=, ...}) -> listing of any offset/limit endpoint",
   api_path = "c:api_path('roles'|'role-propagation'|'role-propagation-config') -> the path prefix under the client's layout",
   logout = "c:logout(): forgets the token, so the next call fetches a new one",
+  each = "c:each(items, fn(item, i), {concurrency=8}) -> results, failures: fn for every item (a list or a listing), N at a time",
   close = "c:close(): closes the client's connection",
 }
 
@@ -47,6 +50,7 @@ local client_options = {
   sleep = "function", clock = "function", allow_insecure_http = "boolean", max_response_bytes = "integer",
   keep_nulls = "boolean",
   journal = "string",
+  rate_limit = "table|boolean", concurrency = "integer",
 }
 
 -- Whether a URL's host is this machine, where plain http exposes nothing.
@@ -106,6 +110,18 @@ function M.new(opts)
       .. "adds the API paths (/oauth/token, /v2024/roles, ...) itself", s.source or "settings", s.base_url, version,
       s.base_url:sub(1, -#version - 1)), { looked_at = { s.source } })
   end
+  local rate = opts.rate_limit
+  if rate == nil or rate == true then rate = { requests = 100, per = 10 } end
+  if rate then
+    args.check("isc.client rate_limit", rate, { requests = "integer", per = "number" })
+    if not (rate.requests and rate.requests >= 1 and rate.per and rate.per > 0) then
+      args.fail("isc.client", "rate_limit must be {requests = N >= 1, per = seconds > 0} "
+        .. "(ISC allows {requests = 100, per = 10}) or false")
+    end
+  end
+  if opts.concurrency and opts.concurrency < 1 then
+    args.fail("isc.client", "concurrency must be >= 1, got %d", opts.concurrency)
+  end
   if opts.max_response_bytes and opts.max_response_bytes < 1 then
     args.fail("isc.client", "max_response_bytes must be > 0, got %d", opts.max_response_bytes)
   end
@@ -121,13 +137,18 @@ function M.new(opts)
     verbose = opts.verbose,
     keep_nulls = opts.keep_nulls or false,
     trace = opts.trace,
-    _sleep = opts.sleep or core.sleep,
+    concurrency = opts.concurrency or 4,
+    _sleep = opts.sleep or loop.sleep,
     _clock = opts.clock or core.time,
     journal = require("isc.journal").open(opts.journal or config.process.journal),
     conn = core.http_new { timeout = opts.timeout or 120, connect_timeout = opts.connect_timeout or 10,
       verify = opts.verify, max_response_bytes = opts.max_response_bytes },
   }, Client)
   if self.verbose == nil then self.verbose = config.process.verbose end
+  if rate then
+    self.limiter = ratelimit.new { requests = rate.requests, per = rate.per, clock = self._clock,
+      sleep = function(s) self._sleep(s) end }
+  end
   secrets[self] = {
     client_secret = s.client_secret, secret_command = s.secret_command,
     fixed_token = s.token, token = s.token, expires_at = math.huge,
@@ -221,10 +242,12 @@ end
 -- errors, which say whether the request went out (`sent`).
 function Client:_send(method, url, headers, body, label, safe)
   local attempt, doubtful = 0, false
+  local key = url:sub(#self.base_url + 1):match("^/([^/?#]+)") or ""
   while true do
     attempt = attempt + 1
-    local status, hdrs, text, info = self.conn:perform { method = method, url = url, headers = headers, body = body,
-      fresh = not safe }
+    if self.limiter then self.limiter:take(key) end
+    local status, hdrs, text, info = loop.perform(self.conn, { method = method, url = url, headers = headers,
+      body = body, fresh = not safe })
     local wait
     if status then
       self:_trace(string.format("%s %s -> %d (%.1f ms, %s out, %s in)", method, masked(url), status,
@@ -234,6 +257,7 @@ function Client:_send(method, url, headers, body, label, safe)
         return status, hdrs, text, doubtful
       end
       wait = errors.retry_after(hdrs["retry-after"]) or backoff(attempt)
+      if status == 429 and self.limiter then self.limiter:refused(key, wait) end
       if wait > self.max_retry_wait then return status, hdrs, text, doubtful end
       doubtful = doubtful or gateway_statuses[status] or false
     else
@@ -257,8 +281,21 @@ end
 -- expire (a minute early, or a tenth of its life for short-lived tokens).
 function Client:_token()
   local s = secrets[self]
+  if s.token and self._clock() < s.expires_at then return s.token end
+  -- tasks needing a token at once share one request
+  if not s.fetching then
+    s.fetching = loop.spawn(self._fetch_token, self)
+  end
+  local task = s.fetching
+  local ok, err = pcall(task.join, task)
+  if s.fetching == task then s.fetching = nil end
+  if not ok then error(err, 0) end
+  return s.token
+end
+
+function Client:_fetch_token()
+  local s = secrets[self]
   local now = self._clock()
-  if s.token and now < s.expires_at then return s.token end
   if s.secret_command and not s.client_secret then
     s.client_secret = config.run_secret_command(s.secret_command)
   end
@@ -281,7 +318,6 @@ function Client:_token()
   local ttl = tonumber(t.expires_in) or 600
   s.token = t.access_token
   s.expires_at = now + ttl - math.min(60, ttl / 10)
-  return s.token
 end
 
 --- Forgets the current token, so the next request fetches a new one.
@@ -431,7 +467,7 @@ end
 local paginate_options = {
   filters = "string", sorters = "string|table", limit = "integer", offset = "integer", max = "integer",
   query = "table", method = "string", body = "table", headers = "table", experimental = "boolean",
-  on_page = "function", max_limit = "integer",
+  on_page = "function", max_limit = "integer", concurrency = "integer",
 }
 
 --- A lazy iterator over any offset/limit list endpoint:
@@ -439,7 +475,8 @@ local paginate_options = {
 --- Also p:collect(), p:count(), p:pages(), p:total(). Options: filters,
 --- sorters, limit (page size, default 250 or max_limit), offset, max (stop
 --- after that many items), query (other parameters), method and body (for
---- POST listings), headers, experimental, on_page, max_limit.
+--- POST listings), headers, experimental, on_page, max_limit, concurrency
+--- (pages kept in flight ahead of the reader; the client's, 4, by default).
 ---@return userdata pager, nil, nil, userdata pager
 function Client:paginate(path, opts)
   args.need("client:paginate", 1, path, "string")
@@ -461,7 +498,7 @@ function Client:paginate(path, opts)
   end
   local method = opts.method or "GET"
   local _, shown = self:_target("client:paginate", path)
-  local function fetch(offset, page_limit, want_total)
+  local function fetch_now(offset, page_limit, want_total)
     local q = {}
     for k, v in pairs(base_query) do q[k] = v end
     q.offset, q.limit = offset, page_limit
@@ -474,10 +511,67 @@ function Client:paginate(path, opts)
     end
     return items, math.tointeger(tonumber(hdrs["x-total-count"] or ""))
   end
+
+  -- Reading ahead: the pages after the one handed to the pager are asked
+  -- for as tasks, up to `concurrency` in flight, all of them once the total
+  -- is known and one otherwise. They are the pages the pager will ask for
+  -- next (same offsets and limits), so its rules on totals, short pages and
+  -- resuming still decide; a page it asks for that was not read ahead drops
+  -- them all.
+  local concurrency = opts.concurrency or self.concurrency
+  if concurrency < 1 then args.fail("client:paginate", "concurrency must be >= 1, got %d", concurrency) end
+  local start, ahead, in_flight, total = opts.offset or 0, {}, 0, nil
+  local function drop_ahead()
+    for _, a in pairs(ahead) do a.task:cancel() end
+    ahead, in_flight = {}, 0
+  end
+  local function read_ahead(from, full)
+    local at = from
+    while in_flight < concurrency and (total and at < total or (not total and full and in_flight == 0)) do
+      local page_limit = limit
+      if opts.max then page_limit = math.min(limit, start + opts.max - at) end
+      if page_limit <= 0 then break end
+      if not ahead[at] then
+        local want_total = total ~= nil and total - at <= page_limit
+        ahead[at] = { limit = page_limit, task = loop.spawn(fetch_now, at, page_limit, want_total) }
+        in_flight = in_flight + 1
+      end
+      at = at + page_limit
+    end
+  end
+  local function fetch(offset, page_limit, want_total, probe)
+    if probe then return fetch_now(offset, page_limit, want_total) end
+    local a = ahead[offset]
+    local items, page_total
+    if a and a.limit == page_limit then
+      ahead[offset], in_flight = nil, in_flight - 1
+      items, page_total = a.task:join()
+    else
+      drop_ahead()
+      items, page_total = fetch_now(offset, page_limit, want_total)
+    end
+    total = page_total or total
+    if #items > 0 then read_ahead(offset + #items, #items == page_limit) end
+    return items, page_total
+  end
   local label = method .. " " .. shown
+  local on_page = opts.on_page or require("isc.progress").listing(label)
+  -- The first page asks for the total only when something uses it: reading
+  -- several pages ahead, or a progress line. One page at a time, a short
+  -- page ends the listing (ISC's rule; isclua never asks above an
+  -- endpoint's maximum page, so ISC does not shorten one).
   local p = core.pager { fetch = fetch, limit = limit, offset = opts.offset, max = opts.max,
-    on_page = opts.on_page or require("isc.progress").listing(label), label = label }
+    on_page = on_page, label = label, on_close = drop_ahead, count_first = concurrency > 1 or on_page ~= nil }
   return p, nil, nil, p
+end
+
+--- Calls fn(item, i) for every item (a list, or a listing such as
+--- c.roles:list{...}), up to `concurrency` at once (default 8) as tasks on
+--- the event loop, within the client's rate limit. Returns results (by item
+--- position; results.n items in all) and failures ({index=, item=, error=}
+--- for each item whose fn raised). Ctrl-C stops all of them.
+function Client:each(items, fn, opts)
+  return loop.each(items, fn, args.check("client:each", opts, { concurrency = "integer" }))
 end
 
 --- Closes the client's connection; idempotent.

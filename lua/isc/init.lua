@@ -10,8 +10,11 @@ local M = {
   errors = errors,
   --- JSON helpers: decode keeps [] and null, so values round-trip exactly.
   json = { encode = core.json_encode, decode = core.json_decode, equal = require("isc.patch").equal },
-  --- Sleeps in C; Ctrl-C interrupts it with an "interrupted" error.
-  sleep = core.sleep,
+  --- Sleeps on the event loop (requests in flight go on); Ctrl-C interrupts it.
+  sleep = require("isc.loop").sleep,
+  --- Tasks: isc.spawn(fn, ...) -> task (task:join()); isc.each(items, fn, {concurrency=}).
+  spawn = require("isc.loop").spawn,
+  each = require("isc.loop").each,
   --- Logging for scripts: isc.log.info("message", {field = value}); see isclua --help.
   log = require "isc.log",
 }
@@ -21,7 +24,9 @@ M.help = {
   client = "isc.client{base_url=, client_id=, client_secret=, profile=, token=, ...} -> client (no options: the SDKs' settings, then profiles)",
   array = "isc.array(t) -> t marked as a JSON array, so that an empty one is sent as []",
   is_error = "isc.is_error(v, [kind]) -> whether v is an isc error (of that kind: api, network, timeout, ...)",
-  sleep = "isc.sleep(seconds): sleeps natively; Ctrl-C interrupts it",
+  sleep = "isc.sleep(seconds): sleeps while requests in flight go on; Ctrl-C interrupts it",
+  spawn = "isc.spawn(fn, ...) -> task: runs fn as a task, its requests in flight beside others'; task:join() -> what fn returned",
+  each = "isc.each(items, fn(item, i), {concurrency=8}) -> results, failures: fn for every item, N at a time",
   null = "isc.null: JSON null, to send one; answers' null members read as absent (unless keep_nulls)",
   json = "isc.json.encode(v, {sort_keys=, indent=}) -> text; isc.json.decode(text, {drop_nulls=}) -> value (keeps [] and, by default, null); isc.json.equal(a, b)",
   errors = "isc.errors: new, raise, is and the kinds of isc errors (err.kind, err.message, err.status, ...)",

@@ -3,8 +3,8 @@
 --- filters each listing takes: help(listing) and help "filters" at the prompt.
 local M = {}
 
---- One line per method of a listing, and for its option on_page and its
---- behaviour after a failed page, for help(listing).
+--- One line per method of a listing, and for its options on_page and
+--- concurrency and its behaviour after a failed page, for help(listing).
 M.help = {
   next = "listing:next() -> the next item | nil at the end (for item in listing do ... end calls it)",
   next_page = "listing:next_page() -> {items=, offset=, total=} | nil: the rest of the page held, or the next page",
@@ -16,6 +16,7 @@ M.help = {
   peek = "listing:peek(n) -> its first n items, its total | nil: fetched apart, the listing does not move",
   close = "listing:close(): lets go of the page held (a break out of a for does it)",
   on_page = "on_page = function(info): an option of every listing, called after each page with {offset=, count=, read=, total=}",
+  concurrency = "concurrency = 4: an option of every listing, the pages kept in flight ahead of the reader (1: one page ahead, and no count asked)",
   resume = "a page that fails raises its error with offset= and read=; iterate the same listing again to fetch that page again and go on",
   filters = 'filters = \'name sw "Fin"\': help "filters" lists the fields and operators of each listing',
 }

@@ -102,6 +102,8 @@ end
 function Session:report(caught)
   local err = caught.err
   if errors.is(err, "interrupted") then
+    -- Ctrl-C stops the tasks the statement started, wherever it landed
+    require("isc.loop").cancel_all()
     self.err("interrupted\n")
   else
     self.err(pretty.format(err) .. "\n" .. (caught.traceback and caught.traceback .. "\n" or ""))
@@ -394,10 +396,17 @@ function M.setup(env)
 end
 
 -- Reads lines from a terminal through isc.lineedit, with history and
--- completion; nil when lineedit is unavailable or stdin is no terminal.
+-- completion; nil when stdin is no terminal or lineedit is unavailable
+-- (said on stderr: isclua loads libedit only now, and it may be missing).
 local function terminal_reader(session)
+  if not core.isatty(0) then return nil end
   local ok, le = pcall(require, "isc.lineedit")
-  if not ok or not core.isatty(0) then return nil end
+  if not ok then
+    if package.preload["isc.lineedit"] then -- isclua's, not a stock lua5.4
+      io.stderr:write("isclua: ", tostring(le):match("^[^\n]*"), "\n")
+    end
+    return nil
+  end
   local path = M.history_file()
   le.history_limit(M.history_limit)
   le.load_history(path)

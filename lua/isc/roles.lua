@@ -14,14 +14,14 @@ local M = {}
 
 --- One line per public function, for the REPL's help().
 M.help = {
-  list = 'roles:list{filters=, sorters=, limit<=50, offset=, max=, for_subadmin=, for_segment_ids=, include_unsegmented=, on_page=} -> listing of roles (help(listing); fields to filter on: help "filters")',
+  list = 'roles:list{filters=, sorters=, limit<=50, offset=, max=, for_subadmin=, for_segment_ids=, include_unsegmented=, on_page=, concurrency=} -> listing of roles (help(listing); fields to filter on: help "filters")',
   get = "roles:get(id) -> role (an api error with status 404 when there is none)",
   create = "roles:create(role) -> the created role (name and owner required)",
   patch = "roles:patch(id, {{op=, path=, value=}, ...}) -> the updated role (JSON Patch)",
   delete = "roles:delete(id): deletes one role",
   bulk_delete = "roles:bulk_delete(ids, {settle=30}) -> task, tasks: deletes roles, 50 ids per request (an error says which were done, not sent, unknown)",
-  assigned_identities = "roles:assigned_identities(id, {filters=, sorters=, limit<=250, offset=, max=, on_page=}) -> listing of identities",
-  entitlements = "roles:entitlements(id, {filters=, sorters=, limit<=50, offset=, max=, on_page=}) -> listing of entitlements",
+  assigned_identities = "roles:assigned_identities(id, {filters=, sorters=, limit<=250, offset=, max=, on_page=, concurrency=}) -> listing of identities",
+  entitlements = "roles:entitlements(id, {filters=, sorters=, limit<=50, offset=, max=, on_page=, concurrency=}) -> listing of entitlements",
   search = "roles:search{filters=, amm_key_values=, sorters=, limit<=250, ...} -> listing of roles (POST /roles/filter)",
   add_metadata = "roles:add_metadata(id, key, value) -> the role with the metadata value added",
   remove_metadata = "roles:remove_metadata(id, key, value): removes a metadata value from a role",
@@ -79,7 +79,7 @@ end
 
 local paging_options = {
   filters = "string", sorters = "string|table", limit = "integer", offset = "integer", max = "integer",
-  on_page = "function",
+  on_page = "function", concurrency = "integer",
 }
 
 -- A new options spec: base's entries plus extra's.
@@ -108,7 +108,7 @@ local function paging(fname, opts, default_limit, max_limit)
   if sorters ~= nil then sorters = comma_list(fname, "sorters", sorters) end
   return {
     filters = opts.filters, sorters = sorters, limit = limit, max_limit = max_limit,
-    offset = opts.offset, max = opts.max, on_page = opts.on_page,
+    offset = opts.offset, max = opts.max, on_page = opts.on_page, concurrency = opts.concurrency,
   }
 end
 

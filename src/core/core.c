@@ -81,5 +81,6 @@ int luaopen_isc_core(lua_State *L)
 	isc_open_pager(L);
 	isc_open_cron(L);
 	isc_open_wait(L);
+	isc_open_loop(L);
 	return 1;
 }

@@ -24,6 +24,7 @@ void isc_open_http(lua_State *L);
 void isc_open_pager(lua_State *L);
 void isc_open_cron(lua_State *L);
 void isc_open_wait(lua_State *L);
+void isc_open_loop(lua_State *L);
 
 int luaopen_isc_core(lua_State *L);
 

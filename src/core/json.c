@@ -18,6 +18,12 @@
 #define KEEP_SCRATCH (1u << 20)
 #define SCRATCH_START 1024 /* bytes of a new scratch buffer */
 #define MAX_INDENT 32
+/* Stack slots of decoded elements waiting for their table to be made: at
+ * most this many for all levels together, but at least MIN_FLUSH for each
+ * (see add_element). */
+#define MAX_PENDING 4096
+#define MIN_FLUSH 64
+#define ROOM_STEP 256 /* stack slots asked for at a time (see reserve) */
 
 /* The per-state scratch buffer waits in the registry under this address
  * between calls, so encoding needs no allocation once it has grown, and an
@@ -143,6 +149,8 @@ typedef struct {
 	int array_mt; /* stack index */
 	int depth;
 	int drop_nulls; /* leave out object members whose value is null */
+	int pending;    /* stack slots of all levels waiting to go into tables */
+	int room;       /* the stack has room up to this index (see reserve) */
 	const char *err_at, *err;
 } decoder;
 
@@ -385,7 +393,8 @@ static int expect_word(decoder *d, const char *word, const char *msg)
 
 static int decode_value(decoder *d);
 
-/* Makes room for one more level of nesting (a container, a key, a value). */
+/* Makes room for one more level of nesting (a container, a key, a value;
+ * what waits for a table has its room made by reserve). */
 static int enter(decoder *d)
 {
 	if (d->depth == MAX_DEPTH)
@@ -397,25 +406,131 @@ static int enter(decoder *d)
 	return 1;
 }
 
+/* Makes sure that the stack has room for the element or pair about to be
+ * decoded above top, and for make_table's copies of a pair. Asking
+ * lua_checkstack for every element would cost as much as presizing saves,
+ * so it is asked for ROOM_STEP more slots at a time; what it gives stays
+ * for the whole call, as a C function's frame only grows. */
+static int reserve(decoder *d, int top)
+{
+	if (top + 4 <= d->room)
+		return 1;
+	if (!lua_checkstack(d->L, 4 + ROOM_STEP))
+		return fail(d, d->p, "nesting too deep for the Lua stack");
+	d->room = top + 4 + ROOM_STEP;
+	return 1;
+}
+
+/* A container being decoded. Its elements (or key/value pairs) wait on the
+ * Lua stack above slot until their count is known, so that the table is made
+ * once with lua_createtable at its final size instead of being rehashed as it
+ * grows. */
+typedef struct {
+	int slot;        /* stack index of the table, or of the nil keeping its place */
+	int made;        /* whether the table is at slot yet */
+	int pending;     /* stack slots above slot waiting to go into the table */
+	lua_Integer len; /* array: elements already in the table */
+} container;
+
+/* Starts the container whose opening bracket is at d->p. */
+static int open_container(decoder *d, container *c)
+{
+	if (!enter(d))
+		return 0;
+	lua_pushnil(d->L);
+	c->slot = lua_gettop(d->L);
+	c->made = 0;
+	c->pending = 0;
+	c->len = 0;
+	return 1;
+}
+
+/* Makes c's table, sized for exactly the elements waiting above it (its
+ * final size, unless a long array is made at its first chunk), and moves
+ * them in. */
+static void make_table(decoder *d, container *c, int is_array)
+{
+	lua_State *L = d->L;
+	int i;
+	if (is_array) {
+		lua_createtable(L, c->pending, 0);
+		lua_pushvalue(L, d->array_mt);
+		lua_setmetatable(L, -2);
+		lua_replace(L, c->slot);
+		/* Popped from the top, last first: all fit the array part made. */
+		for (i = c->pending; i > 0; i--)
+			lua_rawseti(L, c->slot, i);
+		c->len = c->pending;
+	} else {
+		lua_createtable(L, 0, c->pending / 2);
+		lua_replace(L, c->slot);
+		/* In the text's order, so that the last of duplicate keys wins. */
+		for (i = 1; i < c->pending; i += 2) {
+			lua_pushvalue(L, c->slot + i);
+			lua_pushvalue(L, c->slot + i + 1);
+			lua_rawset(L, c->slot);
+		}
+		lua_settop(L, c->slot);
+	}
+	c->made = 1;
+	d->pending -= c->pending;
+	c->pending = 0;
+}
+
+/* Takes the element (or key and value) just pushed for c: it waits on the
+ * stack while c's table is not made yet, and goes straight in once it is,
+ * as there is no size left to learn then. Waiting elements of all levels
+ * are moved into their tables when they reach MAX_PENDING stack slots: that
+ * bounds the Lua stack (LUAI_MAXSTACK) and its memory for an array of any
+ * length, which is then sized for its first chunk and grows past it. A level
+ * holding fewer than MIN_FLUSH slots keeps them even then, so that a
+ * container nested under long ones still gets a useful size; the stack
+ * then stays within about MAX_PENDING + MAX_DEPTH * MIN_FLUSH slots. */
+static void add_element(decoder *d, container *c, int is_array)
+{
+	int n = is_array ? 1 : 2;
+	if (c->made) {
+		if (is_array)
+			lua_rawseti(d->L, c->slot, ++c->len);
+		else
+			lua_rawset(d->L, c->slot);
+		return;
+	}
+	c->pending += n;
+	d->pending += n;
+	if (d->pending >= MAX_PENDING && c->pending >= MIN_FLUSH)
+		make_table(d, c, is_array);
+}
+
+/* Ends container c (its closing bracket is at d->p), leaving its table at
+ * the top of the stack. */
+static void close_container(decoder *d, container *c, int is_array)
+{
+	if (!c->made)
+		make_table(d, c, is_array);
+	d->p++;
+	d->depth--;
+}
+
 /* Pushes the array whose '[' is at d->p. */
 static int decode_array(decoder *d)
 {
-	lua_Integer i;
-	if (!enter(d))
+	container c;
+	if (!open_container(d, &c))
 		return 0;
-	lua_newtable(d->L);
-	lua_pushvalue(d->L, d->array_mt);
-	lua_setmetatable(d->L, -2);
 	skip_space(d);
 	if (d->p < d->end && *d->p == ']') {
-		d->p++;
-		d->depth--;
+		close_container(d, &c, 1);
 		return 1;
 	}
-	for (i = 1;; i++) {
+	for (;;) {
+		/* Once the table is made, elements go in as they come and need
+		 * no more room than enter made. */
+		if (!c.made && !reserve(d, c.slot + c.pending))
+			return 0;
 		if (!decode_value(d))
 			return 0;
-		lua_rawseti(d->L, -2, i);
+		add_element(d, &c, 1);
 		skip_space(d);
 		if (d->p < d->end && *d->p == ',') {
 			d->p++;
@@ -425,8 +540,7 @@ static int decode_array(decoder *d)
 			break;
 		return fail(d, d->p, "expected ',' or ']'");
 	}
-	d->p++;
-	d->depth--;
+	close_container(d, &c, 1);
 	return 1;
 }
 
@@ -434,19 +548,20 @@ static int decode_array(decoder *d)
 static int decode_object(decoder *d)
 {
 	const char *expected = "expected a string key or '}'";
-	if (!enter(d))
+	container c;
+	if (!open_container(d, &c))
 		return 0;
-	lua_newtable(d->L);
 	skip_space(d);
 	if (d->p < d->end && *d->p == '}') {
-		d->p++;
-		d->depth--;
+		close_container(d, &c, 0);
 		return 1;
 	}
 	for (;;) {
 		skip_space(d);
 		if (d->p == d->end || *d->p != '"')
 			return fail(d, d->p, expected);
+		if (!c.made && !reserve(d, c.slot + c.pending))
+			return 0;
 		if (!decode_string(d))
 			return 0;
 		skip_space(d);
@@ -458,7 +573,7 @@ static int decode_object(decoder *d)
 		if (d->drop_nulls && lua_islightuserdata(d->L, -1) && !lua_touserdata(d->L, -1))
 			lua_pop(d->L, 2);
 		else
-			lua_rawset(d->L, -3);
+			add_element(d, &c, 0);
 		skip_space(d);
 		if (d->p < d->end && *d->p == ',') {
 			d->p++;
@@ -469,8 +584,7 @@ static int decode_object(decoder *d)
 			break;
 		return fail(d, d->p, "expected ',' or '}'");
 	}
-	d->p++;
-	d->depth--;
+	close_container(d, &c, 0);
 	return 1;
 }
 

@@ -21,12 +21,14 @@ typedef struct {
 	lua_Integer page_pos;  /* next item of that page to hand out */
 	lua_Integer pages;     /* pages fetched */
 	int failed;            /* the page at offset did not arrive: reading fetches it again */
+	int count_first;       /* ask the first page for the total */
 	int done;
 	int closed;
 } pager;
 
-/* User values: 1 fetch function, 2 current page, 3 on_page callback, 4 label */
-enum { UV_FETCH = 1, UV_PAGE, UV_ON_PAGE, UV_LABEL, UV_COUNT = UV_LABEL };
+/* User values: 1 fetch function, 2 current page, 3 on_page callback, 4 label,
+ * 5 on_close callback */
+enum { UV_FETCH = 1, UV_PAGE, UV_ON_PAGE, UV_LABEL, UV_ON_CLOSE, UV_COUNT = UV_ON_CLOSE };
 
 /* What one call of the fetch function came to. */
 enum { FETCHED, PAST_END, FAILED };
@@ -55,8 +57,14 @@ static lua_Integer opt_count(lua_State *L, int t, const char *key, lua_Integer d
 	return v;
 }
 
-/* core.pager{fetch=fn(offset, limit, want_total) -> items, total|nil,
- *            limit=, offset=0, max=nil, on_page=fn(info), label=} -> pager */
+/* core.pager{fetch=fn(offset, limit, want_total, probe) -> items, total|nil,
+ *            limit=, offset=0, max=nil, on_page=fn(info), label=,
+ *            on_close=fn(), count_first=true} -> pager
+ * probe is true for the one-page looks of count and peek, which are not
+ * the listing's own reading (a fetcher that reads ahead leaves them be);
+ * on_close runs once when the listing is closed or collected; count_first
+ * = false leaves the total unasked on the first page, for a listing that
+ * has no use for it (ISC advises against counting then). */
 static int pager_new(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
@@ -68,6 +76,11 @@ static int pager_new(lua_State *L)
 	lua_getfield(L, 1, "on_page");
 	luaL_argcheck(L, lua_isnil(L, -1) || lua_isfunction(L, -1), 1, "field 'on_page' must be a function");
 	lua_getfield(L, 1, "label");
+	lua_getfield(L, 1, "on_close");
+	luaL_argcheck(L, lua_isnil(L, -1) || lua_isfunction(L, -1), 1, "field 'on_close' must be a function");
+	lua_getfield(L, 1, "count_first");
+	int count_first = lua_isnil(L, -1) || lua_toboolean(L, -1);
+	lua_pop(L, 1);
 
 	pager *p = lua_newuserdatauv(L, sizeof *p, UV_COUNT);
 	memset(p, 0, sizeof *p);
@@ -76,8 +89,10 @@ static int pager_new(lua_State *L)
 	p->max = max;
 	p->total = -1;
 	p->done = max == 0;
+	p->count_first = count_first;
 	luaL_setmetatable(L, PAGER_MT);
-	lua_rotate(L, -4, 1); /* pager under fetch, on_page, label */
+	lua_rotate(L, -5, 1); /* pager under fetch, on_page, label, on_close */
+	lua_setiuservalue(L, -5, UV_ON_CLOSE);
 	lua_setiuservalue(L, -4, UV_LABEL);
 	lua_setiuservalue(L, -3, UV_ON_PAGE);
 	lua_setiuservalue(L, -2, UV_FETCH);
@@ -165,13 +180,14 @@ static lua_Integer page_length(lua_State *L, int idx, lua_Integer at)
  * in *total (-1 for none); FAILED leaves the error; PAST_END, nothing (only
  * an offset past the listing's start can be past the end). */
 static int call_fetch(lua_State *L, int idx, const pager *p, lua_Integer at, lua_Integer want,
-                      int want_total, lua_Integer *len, lua_Integer *total)
+                      int want_total, int probe, lua_Integer *len, lua_Integer *total)
 {
 	lua_getiuservalue(L, idx, UV_FETCH);
 	lua_pushinteger(L, at);
 	lua_pushinteger(L, want);
 	lua_pushboolean(L, want_total);
-	if (lua_pcall(L, 3, 2, 0) != LUA_OK) {
+	lua_pushboolean(L, probe);
+	if (lua_pcall(L, 4, 2, 0) != LUA_OK) {
 		if (at > p->start && is_past_end_error(L)) {
 			lua_pop(L, 1);
 			return PAST_END;
@@ -231,11 +247,11 @@ static int fetch_page(lua_State *L, int idx, pager *p)
 		want = p->max - p->yielded;
 	/* The total is asked for on the first page, and again on the page it
 	 * says is the last, so that items added meanwhile are not left out. */
-	int want_total = p->pages == 0 || (p->total >= 0 && p->total - p->offset <= want);
+	int want_total = (p->pages == 0 && p->count_first) || (p->total >= 0 && p->total - p->offset <= want);
 	lua_Integer n, total;
 	drop_page(L, idx, p);
 	p->failed = 1;
-	switch (call_fetch(L, idx, p, p->offset, want, want_total, &n, &total)) {
+	switch (call_fetch(L, idx, p, p->offset, want, want_total, 0, &n, &total)) {
 	case PAST_END:
 		p->failed = 0;
 		finish(L, idx, p);
@@ -393,7 +409,7 @@ static int pager_count(lua_State *L)
 	lua_Integer total = p->total, n;
 	if (total < 0) {
 		/* at the start: never PAST_END */
-		if (call_fetch(L, 1, p, p->start, 1, 1, &n, &total) == FAILED)
+		if (call_fetch(L, 1, p, p->start, 1, 1, 1, &n, &total) == FAILED)
 			return lua_error(L);
 		lua_pop(L, 1);
 		if (total < 0 && n == 0)
@@ -402,7 +418,7 @@ static int pager_count(lua_State *L)
 	if (total < 0) {
 		lua_Integer at = p->start, ignored;
 		for (;;) {
-			int got = call_fetch(L, 1, p, at, p->limit, 0, &n, &ignored);
+			int got = call_fetch(L, 1, p, at, p->limit, 0, 1, &n, &ignored);
 			if (got == FAILED)
 				return lua_error(L);
 			if (got == PAST_END)
@@ -432,7 +448,7 @@ static int pager_peek(lua_State *L)
 		lua_pushinteger(L, 0);
 		return 2;
 	}
-	if (call_fetch(L, 1, p, p->start, want, 1, &n, &total) == FAILED)
+	if (call_fetch(L, 1, p, p->start, want, 1, 1, &n, &total) == FAILED)
 		return lua_error(L);
 	if (total >= 0)
 		lua_pushinteger(L, within_max(p, from_start(p, total)));
@@ -467,6 +483,8 @@ static int pager_close(lua_State *L)
 	if (!p->closed) {
 		finish(L, 1, p);
 		p->closed = 1;
+		if (lua_getiuservalue(L, 1, UV_ON_CLOSE) == LUA_TFUNCTION)
+			lua_call(L, 0, 0);
 	}
 	return 0;
 }

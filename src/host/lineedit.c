@@ -2,11 +2,17 @@
  * interface: reading a line, history, and completion answered by a Lua
  * function. Host-only: the shared isc/core.so is not linked to libedit.
  *
+ * libedit is opened with dlopen when the module is first required (by the
+ * REPL, on a terminal), not linked: its dependencies would otherwise cost
+ * every start of isclua, scripts included, several milliseconds in the
+ * dynamic loader. Without it, require fails and the REPL reads plain lines.
+ *
  * Signals: libedit is told to leave them alone (rl_catch_signals = 0), so the
  * host's recorder (no SA_RESTART) stays in place and a signal makes read()
  * fail with EINTR. Our key reader then ends the line, and read() reports
  * why; a Ctrl-C at the prompt abandons the line instead of reaching the next
  * statement as a pending interrupt. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,9 +22,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <editline/readline.h>
+#include <editline/readline.h> /* for the types only: nothing is linked */
 
 #include "core.h"
+
+/* The library opened, overridable to test the fallback. */
+#ifndef ISC_LIBEDIT
+#define ISC_LIBEDIT "libedit.so.2"
+#endif
+
+/* libedit's functions, and the addresses of its variables, from dlsym. */
+static struct {
+	char *(*readline)(const char *);
+	int (*add_history)(const char *);
+	void (*stifle_history)(int);
+	int (*read_history)(const char *);
+	int (*write_history)(const char *);
+	int *catch_signals;
+	int (**getc_function)(FILE *);
+	rl_completion_func_t **attempted_completion_function;
+	int *attempted_completion_over;
+	int *completion_append_character;
+	const char **readline_name;
+	const char **basic_word_break_characters;
+	char **completer_word_break_characters;
+	char **line_buffer;
+} el;
 
 /* Registry key of the Lua completion function. */
 static const char completer_key = 'c';
@@ -122,13 +151,13 @@ static int ask_completer(lua_State *L)
 static char **complete(const char *text, int start, int end)
 {
 	(void)end;
-	rl_attempted_completion_over = 1; /* never fall back to file names */
+	*el.attempted_completion_over = 1; /* never fall back to file names */
 	lua_State *L = reading_L;
 	if (!L || !lua_checkstack(L, 6))
 		return NULL;
 	int top = lua_gettop(L);
 	char **matches = NULL;
-	struct completion_query q = {text, rl_line_buffer, (size_t)start};
+	struct completion_query q = {text, *el.line_buffer, (size_t)start};
 	lua_pushcfunction(L, ask_completer);
 	lua_rawgetp(L, LUA_REGISTRYINDEX, &completer_key);
 	if (lua_isfunction(L, -1)) {
@@ -149,11 +178,11 @@ static void setup(void)
 	if (done)
 		return;
 	done = 1;
-	rl_catch_signals = 0;
-	rl_getc_function = read_key;
-	rl_attempted_completion_function = complete;
-	rl_completion_append_character = '\0';
-	rl_readline_name = "isclua";
+	*el.catch_signals = 0;
+	*el.getc_function = read_key;
+	*el.attempted_completion_function = complete;
+	*el.completion_append_character = '\0';
+	*el.readline_name = "isclua";
 }
 
 /* lineedit.read(prompt) -> line | nil at the end of input | false, signal
@@ -164,7 +193,7 @@ static int le_read(lua_State *L)
 	const char *prompt = luaL_checkstring(L, 1);
 	setup();
 	reading_L = L;
-	char *line = readline(prompt);
+	char *line = el.readline(prompt);
 	reading_L = NULL;
 	int sig = isc_pending_signal;
 	if (sig) {
@@ -199,8 +228,8 @@ static int le_set_completer(lua_State *L)
 	setup();
 	free(word_breaks);
 	word_breaks = copy;
-	rl_basic_word_break_characters = word_breaks;
-	rl_completer_word_break_characters = word_breaks;
+	*el.basic_word_break_characters = word_breaks;
+	*el.completer_word_break_characters = word_breaks;
 	lua_settop(L, 1);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &completer_key);
 	return 0;
@@ -211,7 +240,7 @@ static int le_add_history(lua_State *L)
 {
 	const char *line = luaL_checkstring(L, 1);
 	setup();
-	add_history(line);
+	el.add_history(line);
 	return 0;
 }
 
@@ -221,7 +250,7 @@ static int le_history_limit(lua_State *L)
 	lua_Integer n = luaL_checkinteger(L, 1);
 	luaL_argcheck(L, n > 0 && n <= 1000000, 1, "must be between 1 and 1000000");
 	setup();
-	stifle_history((int)n);
+	el.stifle_history((int)n);
 	return 0;
 }
 
@@ -230,7 +259,7 @@ static int le_load_history(lua_State *L)
 {
 	const char *path = luaL_checkstring(L, 1);
 	setup();
-	int rc = read_history(path);
+	int rc = el.read_history(path);
 	if (rc != 0)
 		return luaL_fileresult(L, 0, path);
 	lua_pushboolean(L, 1);
@@ -266,15 +295,61 @@ static int le_save_history(lua_State *L)
 		return luaL_fileresult(L, 0, path);
 	int chmod_rc = fchmod(fd, 0600);
 	close(fd);
-	if (chmod_rc != 0 || write_history(path) != 0)
+	if (chmod_rc != 0 || el.write_history(path) != 0)
 		return luaL_fileresult(L, 0, path);
 	lua_pushboolean(L, 1);
 	return 1;
 }
 
-/* package.preload["isc.lineedit"], registered by the host. */
+/* Opens libedit and resolves every symbol used, once; NULL on success,
+ * else why not. A failure is kept: it is not retried. */
+static const char *load_libedit(void)
+{
+	static int tried = 0;
+	static char why[512];
+	if (tried)
+		return why[0] ? why : NULL;
+	tried = 1;
+	void *h = dlopen(ISC_LIBEDIT, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(why, sizeof why, "%s", dlerror());
+		return why;
+	}
+	/* dlsym's void * to a function pointer: POSIX guarantees it works. */
+#define LOAD(field, name) \
+	if (!(el.field = (__typeof__(el.field))dlsym(h, name))) \
+		goto missing
+	LOAD(readline, "readline");
+	LOAD(add_history, "add_history");
+	LOAD(stifle_history, "stifle_history");
+	LOAD(read_history, "read_history");
+	LOAD(write_history, "write_history");
+	LOAD(catch_signals, "rl_catch_signals");
+	LOAD(getc_function, "rl_getc_function");
+	LOAD(attempted_completion_function, "rl_attempted_completion_function");
+	LOAD(attempted_completion_over, "rl_attempted_completion_over");
+	LOAD(completion_append_character, "rl_completion_append_character");
+	LOAD(readline_name, "rl_readline_name");
+	LOAD(basic_word_break_characters, "rl_basic_word_break_characters");
+	LOAD(completer_word_break_characters, "rl_completer_word_break_characters");
+	LOAD(line_buffer, "rl_line_buffer");
+#undef LOAD
+	return NULL;
+missing:
+	snprintf(why, sizeof why, "%s", dlerror());
+	dlclose(h);
+	return why;
+}
+
+/* package.preload["isc.lineedit"], registered by the host: fails, with
+ * what to install, when libedit cannot be loaded. */
 int isc_open_lineedit(lua_State *L)
 {
+	const char *why = load_libedit();
+	if (why)
+		return luaL_error(L, "no line editing (%s): install libedit "
+		                  "(Debian: apt-get install libedit2)", why);
+
 	static const luaL_Reg fns[] = {
 		{"read", le_read},
 		{"set_completer", le_set_completer},

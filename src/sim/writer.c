@@ -174,7 +174,9 @@ void sim_send_response(struct loop *lp, struct conn *c, const struct resp *r)
 	}
 	if (r->delay > 0) {
 		c->state = ST_DELAY;
-		c->deadline = lp->now + r->delay;
+		/* from now, not from the loop's earlier reading: the handler's own
+		 * time must not eat into the latency */
+		c->deadline = isc_monotonic() + r->delay;
 	} else if (c->out_len) {
 		c->state = ST_WRITE;
 		c->deadline = lp->now + lp->o.idle;

@@ -62,7 +62,7 @@ function M.usage()
     "  --fault-seed N               seed of the fault sequence (default " .. d("fault_seed") .. ")",
     "  --latency-ms N               answer each API request N ms late, as a real tenant (100-300 ms)",
     "  --jitter-ms N                and up to N ms more, drawn per request",
-    "  --fault-match PATTERN        faults strike only requests whose 'METHOD /path' matches",
+    "  --fault-match PATTERN        faults strike only requests whose 'METHOD /path' (or with ?query) matches",
     "                               this Lua pattern, e.g. '^POST ' for creating calls only",
     "  --token-ttl SECONDS          access token lifetime (default " .. d("token_ttl") .. ")",
     "  --propagation-stage-seconds S  duration of each propagation stage (default " .. d("propagation_stage_seconds") .. ")",

@@ -24,7 +24,7 @@ M.settings = {
   { "rate_limit", "rate", "100/10s", "requests per window per client_id and API version, as ISC; 429 beyond; 'off'" },
   { "faults", "faults", nil, "'http500=0.03,http503=0.03,reset=0.02,http429=0.02,slow=0.01,truncate=0.01'" },
   { "fault_seed", "int", 1, "seed of the fault sequence" },
-  { "fault_match", "string", nil, "Lua pattern on 'METHOD /path': faults strike only the requests it matches" },
+  { "fault_match", "string", nil, "Lua pattern on 'METHOD /path' or 'METHOD /path?query': faults strike only the requests it matches" },
   { "slow_seconds", "seconds", 2, "delay of a 'slow' fault" },
   { "latency_ms", "count", 0, "added to every API answer, as a real tenant's 100-300 ms (other connections go on)" },
   { "jitter_ms", "count", 0, "up to this much more, drawn per request (from the fault seed)" },

@@ -8,6 +8,7 @@ local auth = require "isc.sim.auth"
 local catalogue = require "isc.sim.catalogue"
 local clock = require "isc.sim.clock"
 local config = require "isc.sim.config"
+local core = require "isc.core"
 local faults = require "isc.sim.faults"
 local http = require "isc.sim.http"
 local metadata = require "isc.sim.metadata"
@@ -52,7 +53,8 @@ local Tenant = {}
 Tenant.__index = Tenant
 
 local function new_stats()
-  return { requests = 0, by_route = {}, by_status = {}, tokens_issued = 0, mutating = 0, rate_limited = 0, faults = {} }
+  return { requests = 0, by_route = {}, by_status = {}, tokens_issued = 0, mutating = 0, rate_limited = 0, faults = {},
+    in_flight_max = 0 }
 end
 
 local function copy(t)
@@ -217,7 +219,10 @@ function Tenant:dispatch(req)
   if forbidden then return forbidden end
   local fault = self.faults:draw()
   local match = self.config.fault_match
-  if fault and match and not (req.method .. " " .. req.path):find(match) then fault = nil end
+  if fault and match then
+    local line = req.method .. " " .. req.path
+    if not (line:find(match) or (req.query ~= "" and (line .. "?" .. req.query):find(match))) then fault = nil end
+  end
   local early = fault and injected(self, fault)
   if early then return early end
   local exp = route.experimental
@@ -247,8 +252,25 @@ function Tenant:handle(req)
     -- the server answers after the delay without holding other connections
     local delay = self.faults:delay()
     if delay > 0 then resp.delay = (resp.delay or 0) + delay end
+    self:count_in_flight(resp.delay or 0)
   end
   return resp
+end
+
+---Counts the requests in flight together (received, their answer not yet
+---due) into stats.in_flight_max: how far a client overlaps its requests,
+---which shows once answers take time (--latency-ms).
+---@param delay number seconds until this request's answer leaves
+function Tenant:count_in_flight(delay)
+  local now, due = core.monotonic(), {}
+  for _, at in ipairs(self.answers_due or {}) do
+    if at > now then due[#due + 1] = at end
+  end
+  -- the server's timers run on the loop's own reading of the time, taken
+  -- a little earlier: an answer sent on time must not count as still due
+  due[#due + 1] = now + delay - 0.005
+  self.answers_due = due
+  if #due > self.stats.in_flight_max then self.stats.in_flight_max = #due end
 end
 
 return M
