@@ -126,6 +126,20 @@ describe("isclua", function()
     assert.equal(curl:match("libcurl/([%d.]+)"), out:match("libcurl ([%d.]+)"))
   end)
 
+  it("loads libcurl only for a request, and says what to install when it cannot", function()
+    local env = { env = { ISCLUA_LIBCURL = "libcurl-not-here.so.4" } }
+    local code, out = H.isclua({ "-e", "print(require('isc').json.encode({1}))" }, env)
+    assert.equal(0, code) -- no request, no libcurl
+    assert.equal("[1]\n", out)
+    local _, version, err = H.isclua({ "--version" }, env)
+    assert.matches("libcurl not found", version)
+    assert.matches("apt%-get install libcurl4", err)
+    local failed, _, said = H.isclua({ "-e", "require('isc').client{ base_url = 'http://127.0.0.1:9', "
+      .. "client_id = 'a', client_secret = 'b' }.roles:get('x')" }, env)
+    assert.equal(1, failed)
+    assert.matches("cannot load libcurl %(libcurl%-not%-here%.so%.4: .-%); install it: apt%-get install libcurl4", said)
+  end)
+
   it("is a module that a stock lua5.4 can require", function()
     local code, out = H.sh(H.stock_lua() .. " -e \"local isc = require 'isc'; print(isc.version, require('isc.core').version)\"")
     assert.equal(0, code)

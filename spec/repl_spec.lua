@@ -408,6 +408,18 @@ describe("isclua on a terminal", function()
     assert.equal(0, (p:wait()))
   end)
 
+  it("works without libedit, reading plain lines, and says once what to install", function()
+    local p, banner = start { ISCLUA_LIBEDIT = "libedit-not-here.so.2" }
+    assert.matches("isclua: no line editing %(.-libedit%-not%-here%.so%.2.-%): install libedit "
+      .. "%(Debian: apt%-get install libedit2%)", banner)
+    assert.matches("\n3\r\n", type_line(p, "1 + 2"))
+    local shown = type_line(p, "c.roles:list():count()")
+    assert.matches("\n8\r\n", shown)
+    assert.is_nil(shown:find("no line editing", 1, true))
+    p:send("os.exit(0)\r")
+    assert.equal(0, (p:wait()))
+  end)
+
   it("reads a multi-line chunk with the continuation prompt", function()
     local p = start()
     p:send("function greet(name)\r")

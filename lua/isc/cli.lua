@@ -361,8 +361,11 @@ function M.main(argv)
     return 0
   end
   if plan.version then
+    -- libcurl is loaded now; without it, --version still answers
+    local found, curl = pcall(core.curl_version)
     io.stdout:write(string.format("isclua %s (%s, libcurl %s)\n%s\n",
-      core.version, core.lua_release, core.curl_version(), core.build))
+      core.version, core.lua_release, found and curl or "not found", core.build))
+    if not found then io.stderr:write("isclua: ", tostring(curl.message or curl), "\n") end
     return 0
   end
   if plan.ignore_env then require("isc.host").ignore_env() end

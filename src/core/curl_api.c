@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -33,8 +34,12 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void)
 {
+	/* ISCLUA_LIBCURL names it where it has another name or place */
+	const char *chosen = getenv("ISCLUA_LIBCURL");
 	void *lib = NULL;
-	for (const char *const *name = libraries; *name && !lib; name++)
+	if (chosen && *chosen)
+		lib = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+	for (const char *const *name = libraries; !(chosen && *chosen) && *name && !lib; name++)
 		lib = dlopen(*name, RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {
 		snprintf(failure, sizeof failure, "cannot load libcurl (%s); install it: apt-get install libcurl4",

@@ -310,7 +310,9 @@ static const char *load_libedit(void)
 	if (tried)
 		return why[0] ? why : NULL;
 	tried = 1;
-	void *h = dlopen(ISC_LIBEDIT, RTLD_NOW | RTLD_LOCAL);
+	/* ISCLUA_LIBEDIT names it where it has another name or place */
+	const char *name = getenv("ISCLUA_LIBEDIT");
+	void *h = dlopen(name && *name ? name : ISC_LIBEDIT, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(why, sizeof why, "%s", dlerror());
 		return why;
