@@ -41,6 +41,13 @@ function M.report(name, value, unit, baseline, cmp, target)
   io.stdout:flush()
 end
 
+---s quoted for the shell.
+---@param s string
+---@return string
+function M.quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
 ---Runs the load generator against url.
 ---@param url string
 ---@param opts? {connections?: integer, seconds?: number, headers?: string[]}
@@ -50,7 +57,7 @@ function M.load(url, opts)
   local words = { M.load_bin, "-c", opts.connections or 8, "-d", opts.seconds or M.seconds }
   for _, h in ipairs(opts.headers or {}) do
     words[#words + 1] = "-H"
-    words[#words + 1] = "'" .. h:gsub("'", "'\\''") .. "'"
+    words[#words + 1] = M.quote(h)
   end
   words[#words + 1] = "'" .. url .. "'"
   local p = assert(io.popen(table.concat(words, " ")))

@@ -9,15 +9,20 @@ local sim = require "isc.sim"
 
 local isclua = "'" .. bench.isclua_bin .. "'"
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = bench.quote
+
+-- The command line of an isclua process running a Lua chunk as a client of s
+-- (env execs it, so that a /usr/bin/time before it times isclua itself).
+local function client_command(s, chunk)
+  return string.format("env SAIL_BASE_URL=%s SAIL_CLIENT_ID=%s SAIL_CLIENT_SECRET=%s %s -e %s", quote(s.url),
+    quote(s.client_id), quote(s.client_secret), isclua, quote(chunk))
+end
 
 -- Runs a Lua chunk in an isclua process as a client of s; returns its wall
 -- time, CPU seconds (user + system) and peak RSS in MB.
 local function client(s, chunk)
   local out = os.tmpname()
-  local cmd = string.format("SAIL_BASE_URL=%s SAIL_CLIENT_ID=%s SAIL_CLIENT_SECRET=%s "
-    .. "/usr/bin/time -o %s -f '%%e %%U %%S %%M' %s -e %s", quote(s.url), quote(s.client_id),
-    quote(s.client_secret), out, isclua, quote(chunk))
+  local cmd = string.format("/usr/bin/time -o %s -f '%%e %%U %%S %%M' %s", out, client_command(s, chunk))
   local t0 = core.monotonic()
   assert(os.execute(cmd), "client failed: " .. chunk)
   local wall = core.monotonic() - t0
@@ -63,8 +68,7 @@ local _, failures = c:each(ids, function(id)
 end, { concurrency = 8 })
 assert(#failures == 0, tostring(failures[1] and failures[1].error))
 io.stdout:write(require("isc.core").monotonic() - t0, "\n")]]
-  local p = assert(io.popen(string.format("SAIL_BASE_URL=%s SAIL_CLIENT_ID=%s SAIL_CLIENT_SECRET=%s %s -e %s",
-    quote(s.url), quote(s.client_id), quote(s.client_secret), isclua, quote(patches))))
+  local p = assert(io.popen(client_command(s, patches)))
   local took = tonumber(p:read("a"))
   assert(p:close() and took, "the patching client failed")
   bench.report("patch_1000_each_concurrency_8", took, "s", { name = "1000 requests at 10/s", value = 100, unit = "s" },

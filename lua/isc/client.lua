@@ -571,7 +571,7 @@ end
 --- position; results.n items in all) and failures ({index=, item=, error=}
 --- for each item whose fn raised). Ctrl-C stops all of them.
 function Client:each(items, fn, opts)
-  return loop.each(items, fn, args.check("client:each", opts, { concurrency = "integer" }))
+  return loop.each(items, fn, opts, "client:each")
 end
 
 --- Closes the client's connection; idempotent.

@@ -13,9 +13,10 @@ local mt = core.error_mt
 --- config (looked_at), argument, timeout (last_status, last_error, timeout, elapsed, polls),
 --- interrupted (signal), already_running (running_id, cause: a propagation or a --lock),
 --- propagation_failed (propagation_id, stage, failure_reason, last_status), sim (the simulator: status),
---- journal (path: the journal of --journal could not be opened, written or read).
+--- journal (path: the journal of --journal could not be opened, written or read),
+--- cancelled (a task ended by task:cancel() or by a stop, see isc.loop).
 M.kinds = { "api", "network", "bad_response", "unknown_outcome", "config", "argument", "timeout",
-  "interrupted", "already_running", "propagation_failed", "sim", "journal" }
+  "interrupted", "already_running", "propagation_failed", "sim", "journal", "cancelled" }
 
 local reasons = {
   [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",

@@ -1,6 +1,7 @@
 --- require "isc": the SailPoint Identity Security Cloud module of isclua.
 local core = require "isc.core"
 local errors = require "isc.errors"
+local loop = require "isc.loop"
 
 local M = {
   version = core.version,
@@ -11,10 +12,10 @@ local M = {
   --- JSON helpers: decode keeps [] and null, so values round-trip exactly.
   json = { encode = core.json_encode, decode = core.json_decode, equal = require("isc.patch").equal },
   --- Sleeps on the event loop (requests in flight go on); Ctrl-C interrupts it.
-  sleep = require("isc.loop").sleep,
+  sleep = loop.sleep,
   --- Tasks: isc.spawn(fn, ...) -> task (task:join()); isc.each(items, fn, {concurrency=}).
-  spawn = require("isc.loop").spawn,
-  each = require("isc.loop").each,
+  spawn = loop.spawn,
+  each = loop.each,
   --- Logging for scripts: isc.log.info("message", {field = value}); see isclua --help.
   log = require "isc.log",
 }

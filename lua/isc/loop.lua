@@ -8,6 +8,7 @@
 ---   local a = isc.spawn(function() return c.roles:get(id1) end)
 ---   local b = isc.spawn(function() return c.roles:get(id2) end)
 ---   local r1, r2 = a:join(), b:join()
+local args = require "isc.args"
 local core = require "isc.core"
 local errors = require "isc.errors"
 
@@ -56,19 +57,21 @@ local function settle(task, ok, ...)
   for _, t in ipairs(joiners) do wake(t) end
 end
 
+-- What a task's resume came to: it ended, or parked on a wait (or yielded
+-- on its own, which nothing would ever resume).
+local function after_resume(task, ok, ...)
+  if coroutine.status(task.co) == "dead" then
+    settle(task, ok, ...)
+  elseif not task.waiting then
+    M.cancel(task, errors.new("argument", "a task yielded without waiting on isclua (coroutine.yield "
+      .. "inside isc.spawn): use a coroutine of your own for that"))
+  end
+end
+
 -- Resumes a task; a stop raised inside it stops everything.
 local function run(task)
-  local co = task.co
-  if task.done or coroutine.status(co) ~= "suspended" then return end
-  local function after(ok, ...)
-    if coroutine.status(co) == "dead" then
-      settle(task, ok, ...)
-    elseif not task.waiting then
-      M.cancel(task, errors.new("argument", "a task yielded without waiting on isclua (coroutine.yield "
-        .. "inside isc.spawn): use a coroutine of your own for that"))
-    end
-  end
-  after(coroutine.resume(co))
+  if task.done or coroutine.status(task.co) ~= "suspended" then return end
+  after_resume(task, coroutine.resume(task.co))
   if interrupted(task.err) then
     M.cancel_all()
     error(task.err, 0)
@@ -78,15 +81,18 @@ end
 -- Wakes the tasks whose wait is over; returns the earliest timer still
 -- ahead (math.huge when none).
 local function collect(now)
+  if not waits[1] then return math.huge end
   local over, wake_at = {}, math.huge
   for _, w in ipairs(waits) do
     if (w.transfer and w.transfer:done()) or (w.at and w.at <= now) then
-      over[#over + 1] = w.task
+      over[#over + 1] = w
     elseif w.at and w.at < wake_at then
       wake_at = w.at
     end
   end
-  for _, task in ipairs(over) do wake(task) end
+  -- timers that are all overdue (a busy loop) still wake in their order
+  table.sort(over, function(a, b) return (a.at or -math.huge) < (b.at or -math.huge) end)
+  for _, w in ipairs(over) do wake(w.task) end
   return wake_at
 end
 
@@ -157,8 +163,9 @@ end
 
 --- Sleeps `seconds` on the loop's timer: other tasks and transfers go on.
 function M.sleep(seconds)
-  if type(seconds) ~= "number" or seconds ~= seconds or seconds < 0 or seconds == math.huge then
-    errors.raise("argument", "isc.sleep: seconds must be a finite number >= 0, got " .. tostring(seconds))
+  args.need("isc.sleep", 1, seconds, "number")
+  if seconds ~= seconds or seconds < 0 or seconds == math.huge then
+    args.fail("isc.sleep", "seconds must be a finite number >= 0, got %s", tostring(seconds))
   end
   local at = core.monotonic() + seconds
   local task = current()
@@ -172,12 +179,10 @@ end
 --- Starts fn(...) as a task and runs it up to its first wait; returns the
 --- task (task:join() gives what fn returned, or raises its error).
 function M.spawn(fn, ...)
-  if type(fn) ~= "function" then
-    errors.raise("argument", "isc.spawn: expected a function, got " .. type(fn))
-  end
-  local args = table.pack(...)
+  args.need("isc.spawn", 1, fn, "function")
+  local params = table.pack(...)
   local task = setmetatable({ done = false }, Task)
-  task.co = coroutine.create(function() return fn(table.unpack(args, 1, args.n)) end)
+  task.co = coroutine.create(function() return fn(table.unpack(params, 1, params.n)) end)
   by_co[task.co] = task
   live[task] = true
   run(task)
@@ -247,9 +252,11 @@ local function wait_any(set)
 end
 
 -- The next item of `items`: a list, a listing (or any callable iterator).
-local function items_reader(items)
+local function items_reader(fname, items)
   local mt = getmetatable(items)
-  if type(items) == "function" or (type(mt) == "table" and mt.__call) then
+  if type(items) == "function" then
+    return items
+  elseif type(mt) == "table" and mt.__call then
     return function() return items() end
   elseif type(items) == "table" then
     local i = 0
@@ -258,7 +265,7 @@ local function items_reader(items)
       return items[i]
     end
   end
-  errors.raise("argument", "isc.each: items must be a list, a listing or an iterator function, got " .. type(items))
+  args.fail(fname, "items must be a list, a listing or an iterator function, got %s", type(items))
 end
 
 --- Calls fn(item, i) for every item, up to `concurrency` (default 8) at once,
@@ -270,14 +277,14 @@ end
 ---@param items table|function
 ---@param fn fun(item: any, i: integer): any
 ---@param opts table|nil {concurrency=}
-function M.each(items, fn, opts)
-  if type(fn) ~= "function" then errors.raise("argument", "isc.each: fn must be a function, got " .. type(fn)) end
-  opts = opts or {}
+---@param fname string|nil the name errors give (c:each passes its own)
+function M.each(items, fn, opts, fname)
+  fname = fname or "isc.each"
+  args.need(fname, 2, fn, "function")
+  opts = args.check(fname, opts, { concurrency = "integer" })
   local concurrency = opts.concurrency or 8
-  if math.type(concurrency) ~= "integer" or concurrency < 1 then
-    errors.raise("argument", "isc.each: concurrency must be an integer >= 1, got " .. tostring(concurrency))
-  end
-  local read = items_reader(items)
+  if concurrency < 1 then args.fail(fname, "concurrency must be >= 1, got %d", concurrency) end
+  local read = items_reader(fname, items)
   local results, failures = { n = 0 }, {}
   local active, count, exhausted, starting = {}, 0, false, nil
   local function harvest()
@@ -318,7 +325,7 @@ function M.each(items, fn, opts)
     for task, at in pairs(active) do
       M.cancel(task)
       local e = task.err
-      if e ~= nil and type(e) == "table" and (e.kind == "cancelled" or e.kind == "interrupted") then
+      if type(e) == "table" and (e.kind == "cancelled" or e.kind == "interrupted") then
         unfinished[#unfinished + 1] = at
       end
     end

@@ -23,7 +23,9 @@ end
 local function state(self, key)
   local k = self.keys[key]
   if not k then
-    k = { sent = {}, first = 1, last = 0, allowed = self.requests, blocked_until = -math.huge, refused_at = 0 }
+    -- sent[first..last]: booked send times; allowed: this key's allowance
+    -- now, changed at `changed_at` (a 429 halves it, quiet windows restore it)
+    k = { sent = {}, first = 1, last = 0, allowed = self.requests, blocked_until = -math.huge, changed_at = 0 }
     self.keys[key] = k
   end
   return k
@@ -34,9 +36,9 @@ end
 function Limiter:take(key)
   local k = state(self, key)
   local now = self.clock()
-  if k.allowed < self.requests and now - k.refused_at >= self.per then
+  if k.allowed < self.requests and now - k.changed_at >= self.per then
     k.allowed = math.min(self.requests, k.allowed + math.ceil(self.requests / 10))
-    k.refused_at = now
+    k.changed_at = now
   end
   local at = math.max(now, k.blocked_until, k.sent[k.last] or now)
   if k.last - k.first + 1 >= k.allowed then
@@ -58,7 +60,7 @@ function Limiter:refused(key, wait)
   local now = self.clock()
   k.blocked_until = math.max(k.blocked_until, now + wait)
   k.allowed = math.max(1, k.allowed // 2)
-  k.refused_at = now
+  k.changed_at = now
 end
 
 return M

@@ -361,11 +361,7 @@ static int transfer_done(lua_State *L)
  * answer, if any comes, is dropped); result() then says it was cancelled. */
 static int transfer_cancel(lua_State *L)
 {
-	http_transfer *t = check_transfer(L);
-	if (t->x.state == XFER_RUNNING) {
-		isc_loop_cancel(L, &t->x);
-		t->x.rc = CURLE_ABORTED_BY_CALLBACK;
-	}
+	isc_loop_cancel(L, &check_transfer(L)->x);
 	return 0;
 }
 

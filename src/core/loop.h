@@ -30,7 +30,8 @@ CURL *isc_loop_handle(lua_State *L, isc_loop *lp);
 void isc_loop_release(isc_xfer *x);
 /* Starts x (the userdata at idx, whose curl is set up) on the loop. */
 void isc_loop_start(lua_State *L, isc_loop *lp, isc_xfer *x, int idx);
-/* Takes x off the loop unfinished; nothing happens if it is not running. */
+/* Takes x off the loop unfinished (done, as aborted); nothing happens if it
+ * is not running. */
 void isc_loop_cancel(lua_State *L, isc_xfer *x);
 /* Runs the loop until a transfer finishes or `seconds` pass; raises the
  * interrupted error when a signal arrives. Returns how many finished. */
